@@ -1,0 +1,194 @@
+using System.Text.Json;
+
+namespace AutoPrune.Loading;
+
+/// <summary>LLaMA decoder settings (config.json "text_config"). Defaults are LLaMA-7B's, as transformers applies them.</summary>
+public sealed record LlamaConfig
+{
+    public int HiddenSize { get; init; } = 4096;
+    public int IntermediateSize { get; init; } = 11008;
+    public int NumHiddenLayers { get; init; } = 32;
+    public int NumAttentionHeads { get; init; } = 32;
+    /// <summary>Defaults to <see cref="NumAttentionHeads"/> (no grouped-query attention).</summary>
+    public int NumKeyValueHeads { get; init; }
+    /// <summary>Defaults to hidden / heads.</summary>
+    public int HeadDim { get; init; }
+    public float RmsNormEps { get; init; } = 1e-6f;
+    public float RopeTheta { get; init; } = 10000f;
+    public int VocabSize { get; init; } = 32000;
+    public int MaxPositionEmbeddings { get; init; } = 2048;
+    public string HiddenAct { get; init; } = "silu";
+    public bool AttentionBias { get; init; }
+    public bool MlpBias { get; init; }
+    public bool TieWordEmbeddings { get; init; }
+    public int BosTokenId { get; init; } = 1;
+    public int EosTokenId { get; init; } = 2;
+}
+
+/// <summary>CLIP vision tower settings (config.json "vision_config"). Defaults are CLIP ViT-L/14-336's, as LLaVA-1.5 uses.</summary>
+public sealed record ClipVisionConfig
+{
+    public int HiddenSize { get; init; } = 1024;
+    public int IntermediateSize { get; init; } = 4096;
+    public int NumHiddenLayers { get; init; } = 24;
+    public int NumAttentionHeads { get; init; } = 16;
+    public int ImageSize { get; init; } = 336;
+    public int PatchSize { get; init; } = 14;
+    public int NumChannels { get; init; } = 3;
+    public string HiddenAct { get; init; } = "quick_gelu";
+    public float LayerNormEps { get; init; } = 1e-5f;
+
+    public int HeadDim => HiddenSize / NumAttentionHeads;
+    public int PatchesPerSide => ImageSize / PatchSize;
+    public int NumPatches => PatchesPerSide * PatchesPerSide;
+}
+
+/// <summary>A llava-hf config.json. Every field the engine reads, with the default it applies when absent.</summary>
+public sealed record LlavaConfig
+{
+    public LlamaConfig Text { get; init; } = new();
+    public ClipVisionConfig Vision { get; init; } = new();
+    public int ImageTokenIndex { get; init; } = 32000;
+    public int PadTokenId { get; init; } = 32001;
+    public string ProjectorHiddenAct { get; init; } = "gelu";
+    public int VisionFeatureLayer { get; init; } = -2;
+    /// <summary>"default" drops the CLS row, "full" keeps it.</summary>
+    public string VisionFeatureSelectStrategy { get; init; } = "default";
+
+    /// <summary>Number of vision encoder layers actually run: hidden_states[i] is the input of layer i.</summary>
+    public int VisionLayersUsed => VisionFeatureLayer < 0 ? Vision.NumHiddenLayers + 1 + VisionFeatureLayer : VisionFeatureLayer;
+
+    /// <summary>Visual tokens one image becomes in the decoder.</summary>
+    public int ImageSeqLength => Vision.NumPatches + (VisionFeatureSelectStrategy == "full" ? 1 : 0);
+
+    public static LlavaConfig Load(string path)
+    {
+        if (!File.Exists(path)) throw new ModelLoadException($"config.json not found: {path}");
+        JsonDocument doc;
+        try { doc = JsonDocument.Parse(File.ReadAllBytes(path)); }
+        catch (JsonException e) { throw new ModelLoadException($"{path}: invalid JSON: {e.Message}", e); }
+        using (doc) return Parse(doc.RootElement, path);
+    }
+
+    public static LlavaConfig Parse(JsonElement root, string where = "config.json")
+    {
+        if (root.ValueKind != JsonValueKind.Object) throw new ModelLoadException($"{where}: expected a JSON object");
+        var modelType = Str(root, "model_type", "llava");
+        if (modelType != "llava")
+            throw new ConfigMismatchException($"{where}: model_type '{modelType}' is not supported (expected 'llava')");
+
+        var t = root.TryGetProperty("text_config", out var tc) && tc.ValueKind == JsonValueKind.Object ? tc : default;
+        var v = root.TryGetProperty("vision_config", out var vc) && vc.ValueKind == JsonValueKind.Object ? vc : default;
+
+        var text = new LlamaConfig();
+        int heads = Int(t, "num_attention_heads", text.NumAttentionHeads);
+        int hidden = Int(t, "hidden_size", text.HiddenSize);
+        text = text with
+        {
+            HiddenSize = hidden,
+            IntermediateSize = Int(t, "intermediate_size", text.IntermediateSize),
+            NumHiddenLayers = Int(t, "num_hidden_layers", text.NumHiddenLayers),
+            NumAttentionHeads = heads,
+            NumKeyValueHeads = Int(t, "num_key_value_heads", heads),
+            HeadDim = Int(t, "head_dim", heads > 0 ? hidden / heads : 0),
+            RmsNormEps = Float(t, "rms_norm_eps", text.RmsNormEps),
+            RopeTheta = Float(t, "rope_theta", text.RopeTheta),
+            VocabSize = Int(t, "vocab_size", text.VocabSize),
+            MaxPositionEmbeddings = Int(t, "max_position_embeddings", text.MaxPositionEmbeddings),
+            HiddenAct = Str(t, "hidden_act", text.HiddenAct),
+            AttentionBias = Bool(t, "attention_bias", false),
+            MlpBias = Bool(t, "mlp_bias", false),
+            TieWordEmbeddings = Bool(t, "tie_word_embeddings", Bool(root, "tie_word_embeddings", false)),
+            BosTokenId = Int(t, "bos_token_id", text.BosTokenId),
+            EosTokenId = Int(t, "eos_token_id", text.EosTokenId),
+        };
+        var vis = new ClipVisionConfig();
+        vis = vis with
+        {
+            HiddenSize = Int(v, "hidden_size", vis.HiddenSize),
+            IntermediateSize = Int(v, "intermediate_size", vis.IntermediateSize),
+            NumHiddenLayers = Int(v, "num_hidden_layers", vis.NumHiddenLayers),
+            NumAttentionHeads = Int(v, "num_attention_heads", vis.NumAttentionHeads),
+            ImageSize = Int(v, "image_size", vis.ImageSize),
+            PatchSize = Int(v, "patch_size", vis.PatchSize),
+            NumChannels = Int(v, "num_channels", vis.NumChannels),
+            HiddenAct = Str(v, "hidden_act", vis.HiddenAct),
+            LayerNormEps = Float(v, "layer_norm_eps", vis.LayerNormEps),
+        };
+        var cfg = new LlavaConfig
+        {
+            Text = text,
+            Vision = vis,
+            ImageTokenIndex = Int(root, "image_token_index", 32000),
+            PadTokenId = Int(root, "pad_token_id", 32001),
+            ProjectorHiddenAct = Str(root, "projector_hidden_act", "gelu"),
+            VisionFeatureLayer = Int(root, "vision_feature_layer", -2),
+            VisionFeatureSelectStrategy = Str(root, "vision_feature_select_strategy", "default"),
+        };
+        cfg.Validate(where);
+        return cfg;
+    }
+
+    /// <summary>Checks internal consistency; weights are checked against it when the model is built.</summary>
+    public void Validate(string where = "config.json")
+    {
+        void Require(bool ok, string what) { if (!ok) throw new ConfigMismatchException($"{where}: {what}"); }
+        var t = Text; var v = Vision;
+        Require(t.HiddenSize > 0 && t.IntermediateSize > 0 && t.NumHiddenLayers > 0 && t.VocabSize > 0, "text_config sizes must be positive");
+        Require(t.NumAttentionHeads > 0 && t.NumKeyValueHeads > 0 && t.NumAttentionHeads % t.NumKeyValueHeads == 0,
+            $"num_attention_heads {t.NumAttentionHeads} must be a positive multiple of num_key_value_heads {t.NumKeyValueHeads}");
+        Require(t.HeadDim > 0 && t.HeadDim % 2 == 0, $"head_dim {t.HeadDim} must be positive and even (RoPE)");
+        Require(t.HiddenAct == "silu", $"text hidden_act '{t.HiddenAct}' is not supported (silu)");
+        Require(v.HiddenSize > 0 && v.NumAttentionHeads > 0 && v.HiddenSize % v.NumAttentionHeads == 0,
+            $"vision hidden_size {v.HiddenSize} must be divisible by num_attention_heads {v.NumAttentionHeads}");
+        Require(v.PatchSize > 0 && v.ImageSize > 0 && v.ImageSize % v.PatchSize == 0,
+            $"vision image_size {v.ImageSize} must be a multiple of patch_size {v.PatchSize}");
+        Require(v.HiddenAct is "quick_gelu" or "gelu", $"vision hidden_act '{v.HiddenAct}' is not supported (quick_gelu, gelu)");
+        Require(ProjectorHiddenAct == "gelu", $"projector_hidden_act '{ProjectorHiddenAct}' is not supported (gelu)");
+        Require(VisionFeatureSelectStrategy is "default" or "full",
+            $"vision_feature_select_strategy '{VisionFeatureSelectStrategy}' is not supported (default, full)");
+        Require(VisionLayersUsed >= 1 && VisionLayersUsed <= v.NumHiddenLayers,
+            $"vision_feature_layer {VisionFeatureLayer} is outside the {v.NumHiddenLayers} vision layers");
+        Require(ImageTokenIndex >= 0 && ImageTokenIndex < t.VocabSize,
+            $"image_token_index {ImageTokenIndex} is outside the vocabulary ({t.VocabSize})");
+    }
+
+    private static bool Has(JsonElement o, string name, out JsonElement e)
+    {
+        e = default;
+        return o.ValueKind == JsonValueKind.Object && o.TryGetProperty(name, out e) && e.ValueKind != JsonValueKind.Null;
+    }
+
+    private static int Int(JsonElement o, string name, int dflt)
+    {
+        if (!Has(o, name, out var e)) return dflt;
+        if (e.ValueKind == JsonValueKind.Number && e.TryGetInt32(out var i)) return i;
+        if (e.ValueKind == JsonValueKind.Array && e.GetArrayLength() > 0 && e[0].TryGetInt32(out var first)) return first; // eos lists
+        throw new ConfigMismatchException($"config.json: '{name}' should be an integer, got {e.GetRawText()}");
+    }
+
+    private static float Float(JsonElement o, string name, float dflt)
+    {
+        if (!Has(o, name, out var e)) return dflt;
+        if (e.ValueKind == JsonValueKind.Number) return (float)e.GetDouble();
+        throw new ConfigMismatchException($"config.json: '{name}' should be a number, got {e.GetRawText()}");
+    }
+
+    private static string Str(JsonElement o, string name, string dflt)
+    {
+        if (!Has(o, name, out var e)) return dflt;
+        if (e.ValueKind == JsonValueKind.String) return e.GetString()!;
+        throw new ConfigMismatchException($"config.json: '{name}' should be a string, got {e.GetRawText()}");
+    }
+
+    private static bool Bool(JsonElement o, string name, bool dflt)
+    {
+        if (!Has(o, name, out var e)) return dflt;
+        return e.ValueKind switch
+        {
+            JsonValueKind.True => true,
+            JsonValueKind.False => false,
+            _ => throw new ConfigMismatchException($"config.json: '{name}' should be true or false, got {e.GetRawText()}"),
+        };
+    }
+}

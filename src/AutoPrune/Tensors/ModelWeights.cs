@@ -1,0 +1,46 @@
+namespace AutoPrune.Tensors;
+
+/// <summary>
+/// Named weights of one model plus whatever keeps their memory alive (memory-mapped files or
+/// native buffers). Disposing it invalidates every <see cref="Weight"/> it handed out.
+/// </summary>
+public sealed class ModelWeights : IDisposable
+{
+    private readonly Dictionary<string, Weight> _byName;
+    private readonly List<IDisposable> _owners;
+
+    /// <summary>Where the weights came from, for error messages ("model.safetensors", a folder, "random").</summary>
+    public string Source { get; }
+
+    public ModelWeights(string source, IEnumerable<Weight> weights, IEnumerable<IDisposable> owners)
+    {
+        Source = source;
+        _byName = new Dictionary<string, Weight>(StringComparer.Ordinal);
+        foreach (var w in weights) _byName[w.Name] = w;
+        _owners = owners.ToList();
+    }
+
+    public IReadOnlyCollection<string> Names => _byName.Keys;
+    public IEnumerable<Weight> All => _byName.Values;
+    public bool Contains(string name) => _byName.ContainsKey(name);
+    public bool TryGet(string name, out Weight w) => _byName.TryGetValue(name, out w!);
+
+    public Weight Get(string name) =>
+        _byName.TryGetValue(name, out var w) ? w : throw new MissingTensorException(name, Source);
+
+    /// <summary>Gets a tensor and checks its shape against what the config implies.</summary>
+    public Weight Get(string name, params int[] shape)
+    {
+        var w = Get(name);
+        if (!w.Shape.AsSpan().SequenceEqual(shape))
+            throw new ConfigMismatchException(
+                $"tensor '{name}' has shape [{string.Join(",", w.Shape)}] but config.json implies [{string.Join(",", shape)}]");
+        return w;
+    }
+
+    public void Dispose()
+    {
+        foreach (var o in _owners) o.Dispose();
+        _owners.Clear();
+    }
+}
