@@ -1,0 +1,45 @@
+namespace AutoPrune.Accounting;
+
+/// <summary>
+/// What one prefill processed and cost: per-layer token counts, FLOPs pruned vs unpruned, timings, and the
+/// policy's own measurements (MI, slope, scale, ...). Filled by the engine and by the policy.
+/// </summary>
+public sealed class PrefillTrace
+{
+    public string Policy { get; set; } = "none";
+    public double? Budget { get; set; }
+    /// <summary>N0: visual tokens the image produced.</summary>
+    public int VisualTokensIn { get; set; }
+    /// <summary>Visual tokens that entered the decoder (after pre-decoder policies).</summary>
+    public int VisualTokensIntoDecoder { get; set; }
+    public int TextTokens { get; set; }
+    /// <summary>Exact count of visual tokens each decoder layer processed.</summary>
+    public int[] VisualTokensPerLayer { get; set; } = [];
+    /// <summary>Original visual-token ids each decoder layer processed (merged tokens have ids ≥ N0).</summary>
+    public int[][] VisualIdsPerLayer { get; set; } = [];
+    public double Flops { get; set; }
+    public double FlopsUnpruned { get; set; }
+    public double PrefillMs { get; set; }
+    public double DecodeMs { get; set; }
+    public double VisionMs { get; set; }
+    /// <summary>Policy measurements, e.g. mi0, mi1, k, scale, preselected.</summary>
+    public Dictionary<string, double> Values { get; } = new();
+    /// <summary>Policy curves, e.g. the retention schedule it planned per layer.</summary>
+    public Dictionary<string, double[]> Curves { get; } = new();
+    public List<string> Notes { get; } = new();
+
+    /// <summary>Mean over all decoder layers (layer 0 included) of the visual tokens processed.</summary>
+    public double MeanVisualTokens
+    {
+        get
+        {
+            if (VisualTokensPerLayer.Length == 0) return 0;
+            double s = 0;
+            foreach (var v in VisualTokensPerLayer) s += v;
+            return s / VisualTokensPerLayer.Length;
+        }
+    }
+
+    /// <summary>FLOPs saved, 0-100.</summary>
+    public double FlopsReduction => FlopsUnpruned > 0 ? 100.0 * (1 - Flops / FlopsUnpruned) : 0;
+}

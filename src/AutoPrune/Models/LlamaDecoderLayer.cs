@@ -1,0 +1,86 @@
+using System.Numerics.Tensors;
+using AutoPrune.Loading;
+using AutoPrune.Tensors;
+
+namespace AutoPrune.Models;
+
+/// <summary>
+/// One LLaMA block: x += o_proj(attn(input_layernorm x)); x += down(silu(gate y) * up y), y = post_attention_layernorm x.
+/// </summary>
+public sealed class LlamaDecoderLayer
+{
+    private readonly LlamaConfig _c;
+    private readonly float[] _inNorm, _postNorm;
+    private readonly Weight _q, _k, _v, _o, _gate, _up, _down;
+    private readonly float[]? _qB, _kB, _vB, _oB;
+
+    public LlamaDecoderLayer(LlamaConfig c, ModelWeights w, string p)
+    {
+        _c = c;
+        int d = c.HiddenSize, m = c.IntermediateSize, qd = c.NumAttentionHeads * c.HeadDim, kvd = c.NumKeyValueHeads * c.HeadDim;
+        _inNorm = w.Get(p + "input_layernorm.weight", d).ToFloat32();
+        _postNorm = w.Get(p + "post_attention_layernorm.weight", d).ToFloat32();
+        _q = w.Get(p + "self_attn.q_proj.weight", qd, d);
+        _k = w.Get(p + "self_attn.k_proj.weight", kvd, d);
+        _v = w.Get(p + "self_attn.v_proj.weight", kvd, d);
+        _o = w.Get(p + "self_attn.o_proj.weight", d, qd);
+        if (c.AttentionBias)
+        {
+            _qB = w.Get(p + "self_attn.q_proj.bias", qd).ToFloat32();
+            _kB = w.Get(p + "self_attn.k_proj.bias", kvd).ToFloat32();
+            _vB = w.Get(p + "self_attn.v_proj.bias", kvd).ToFloat32();
+            _oB = w.Get(p + "self_attn.o_proj.bias", d).ToFloat32();
+        }
+        _gate = w.Get(p + "mlp.gate_proj.weight", m, d);
+        _up = w.Get(p + "mlp.up_proj.weight", m, d);
+        _down = w.Get(p + "mlp.down_proj.weight", d, m);
+    }
+
+    /// <summary>Activation buffers for up to n rows, allocated once and reused by every layer.</summary>
+    public sealed class Scratch(int n, LlamaConfig c)
+    {
+        public int Capacity { get; } = n;
+        public readonly float[] X = new float[n * c.HiddenSize];
+        public readonly float[] Q = new float[n * c.NumAttentionHeads * c.HeadDim];
+        public readonly float[] A = new float[n * c.NumAttentionHeads * c.HeadDim];
+        public readonly float[] Gate = new float[n * c.IntermediateSize];
+        public readonly float[] Up = new float[n * c.IntermediateSize];
+        public float[] Keys = [], Values = [];
+    }
+
+    /// <summary>
+    /// Runs n new rows h [n, d] (updated in place) at the given RoPE positions, appending their K/V to the cache
+    /// and attending causally to everything cached before them. Leaves this layer's Q in the scratch.
+    /// </summary>
+    public void Forward(float[] h, int n, ReadOnlySpan<int> positions, LayerKvCache cache, float[] invFreq, Scratch s)
+    {
+        int d = _c.HiddenSize, heads = _c.NumAttentionHeads, kvHeads = _c.NumKeyValueHeads, hd = _c.HeadDim;
+        int kvd = kvHeads * hd, past = cache.Length, total = past + n;
+        cache.Reserve(total);
+
+        Ops.RmsNorm(h, _inNorm, _c.RmsNormEps, s.X, n);
+        MatMul.Linear(s.X, n, _q, _qB, s.Q);
+        var kNew = cache.K.AsSpan(past * kvd, n * kvd);
+        var vNew = cache.V.AsSpan(past * kvd, n * kvd);
+        MatMul.Linear(s.X, n, _k, _kB, kNew);
+        MatMul.Linear(s.X, n, _v, _vB, vNew);
+        for (int i = 0; i < n; i++)
+        {
+            Ops.Rope(s.Q.AsSpan(i * heads * hd, heads * hd), heads, hd, positions[i], invFreq);
+            Ops.Rope(kNew.Slice(i * kvd, kvd), kvHeads, hd, positions[i], invFreq);
+        }
+        cache.Length = total;
+
+        Attention.Forward(s.Q, n, cache.K, cache.V, total, heads, kvHeads, hd, causal: true, s.A);
+        MatMul.Linear(s.A, n, _o, _oB, s.X);
+        TensorPrimitives.Add(h.AsSpan(0, n * d), s.X.AsSpan(0, n * d), h.AsSpan(0, n * d));
+
+        Ops.RmsNorm(h, _postNorm, _c.RmsNormEps, s.X, n);
+        MatMul.Linear(s.X, n, _gate, default, s.Gate);
+        MatMul.Linear(s.X, n, _up, default, s.Up);
+        int m = _c.IntermediateSize;
+        Ops.SiluMul(s.Gate.AsSpan(0, n * m), s.Up.AsSpan(0, n * m));
+        MatMul.Linear(s.Gate, n, _down, default, s.X);
+        TensorPrimitives.Add(h.AsSpan(0, n * d), s.X.AsSpan(0, n * d), h.AsSpan(0, n * d));
+    }
+}

@@ -1,0 +1,170 @@
+using System.Diagnostics;
+using AutoPrune.Accounting;
+using AutoPrune.Loading;
+using AutoPrune.Pruning;
+using AutoPrune.Tensors;
+
+namespace AutoPrune.Models;
+
+/// <summary>A prepared prompt: token ids with exactly one image placeholder.</summary>
+public sealed record PromptTokens(int[] Ids, int ImagePosition)
+{
+    /// <summary>Text tokens without the image placeholder.</summary>
+    public int TextTokens => Ids.Length - 1;
+}
+
+/// <summary>The result of a prefill: last-position logits, the per-layer caches, and what it processed.</summary>
+public sealed record PrefillResult(float[] Logits, KvCache Cache, PrefillTrace Trace, PositionMode Positions);
+
+/// <summary>
+/// LLaVA-1.5 (llava-hf LlavaForConditionalGeneration): CLIP vision tower → projector → image features merged at
+/// the &lt;image&gt; position → LLaMA decoder. Weights stay memory-mapped in their file dtype.
+/// </summary>
+public sealed class LlavaModel : IDisposable
+{
+    public string Directory { get; }
+    public LlavaConfig Config { get; }
+    public ModelWeights Weights { get; }
+    public LlavaTokenizer Tokenizer { get; }
+    public ClipImageProcessor ImageProcessor { get; }
+    public ClipVisionTower Vision { get; }
+    public MultiModalProjector Projector { get; }
+    public LlamaDecoder Decoder { get; }
+    /// <summary>max_new_tokens of generation_config.json when present.</summary>
+    public int DefaultMaxNewTokens { get; }
+
+    private LlavaModel(string dir, LlavaConfig config, ModelWeights weights, LlavaTokenizer tok, ClipImageProcessor proc, int maxNew)
+    {
+        Directory = dir; Config = config; Weights = weights; Tokenizer = tok; ImageProcessor = proc; DefaultMaxNewTokens = maxNew;
+        Vision = new ClipVisionTower(config, weights);
+        Projector = new MultiModalProjector(config, weights);
+        Decoder = new LlamaDecoder(config.Text, weights);
+    }
+
+    /// <summary>
+    /// Loads a llava-hf model folder. <paramref name="weightsFile"/> picks one .safetensors file inside it
+    /// (e.g. model.bf16.safetensors) instead of the default resolution.
+    /// </summary>
+    public static LlavaModel Load(string dir, string? weightsFile = null, bool padToSquare = false)
+    {
+        dir = ModelFolder.Resolve(dir);
+        var config = LlavaConfig.Load(Path.Combine(dir, ModelFolder.ConfigFileName));
+        var tok = LlavaTokenizer.FromFolder(dir);
+        tok.CheckAgainst(config);
+        var ppPath = Path.Combine(dir, "preprocessor_config.json");
+        var proc = File.Exists(ppPath)
+            ? ClipImageProcessor.FromFile(ppPath, padToSquare)
+            : new ClipImageProcessor { ShortestEdge = config.Vision.ImageSize, CropHeight = config.Vision.ImageSize, CropWidth = config.Vision.ImageSize, PadToSquare = padToSquare };
+        var weightsPath = weightsFile == null ? dir : Path.IsPathRooted(weightsFile) ? weightsFile : Path.Combine(dir, weightsFile);
+        var weights = CheckpointLoader.Open(weightsPath);
+        try
+        {
+            return new LlavaModel(dir, config, weights, tok, proc, ReadMaxNewTokens(dir));
+        }
+        catch
+        {
+            weights.Dispose();
+            throw;
+        }
+    }
+
+    /// <summary>Builds a model over weights already in memory (synthetic benchmarks, tests).</summary>
+    public static LlavaModel FromWeights(string dir, LlavaConfig config, ModelWeights weights, LlavaTokenizer tok, ClipImageProcessor proc) =>
+        new(dir, config, weights, tok, proc, 8);
+
+    private static int ReadMaxNewTokens(string dir)
+    {
+        var p = Path.Combine(dir, "generation_config.json");
+        if (!File.Exists(p)) return 32;
+        try
+        {
+            using var doc = System.Text.Json.JsonDocument.Parse(File.ReadAllBytes(p));
+            return doc.RootElement.TryGetProperty("max_new_tokens", out var e) && e.TryGetInt32(out var v) && v > 0 ? v : 32;
+        }
+        catch (System.Text.Json.JsonException e)
+        {
+            throw new ModelLoadException($"{p}: invalid JSON: {e.Message}", e);
+        }
+    }
+
+    /// <summary>Visual tokens one image becomes.</summary>
+    public int ImageTokens => Vision.FeatureTokens;
+
+    /// <summary>Chat template + tokenizer; exactly one image placeholder.</summary>
+    public PromptTokens Tokenize(string question)
+    {
+        var ids = Tokenizer.EncodePrompt(ChatTemplate.Format(question));
+        int pos = -1;
+        for (int i = 0; i < ids.Length; i++)
+            if (ids[i] == Config.ImageTokenIndex)
+            {
+                if (pos >= 0) throw new InvalidPromptException("the prompt contains more than one <image> token");
+                pos = i;
+            }
+        if (pos < 0) throw new InvalidPromptException("the prompt has no <image> token");
+        return new PromptTokens(ids, pos);
+    }
+
+    /// <summary>Loads and preprocesses an image file into the vision tower's [C, H, W] input.</summary>
+    public float[] PreprocessImage(string path) => ImageProcessor.Process(ImageLoader.Load(path));
+
+    /// <summary>
+    /// Vision tower + projector + merge + decoder prefill with a pruning policy.
+    /// <paramref name="reserveForDecode"/> sizes the KV caches for the tokens that will follow.
+    /// </summary>
+    public PrefillResult Prefill(float[] pixels, PromptTokens prompt, IPruningPolicy? policy = null, int reserveForDecode = 8,
+        Action<int, float[], int>? layerOutputs = null)
+    {
+        policy ??= new NoPruning();
+        var tc = Config.Text;
+        int d = tc.HiddenSize;
+        var trace = new PrefillTrace { Policy = policy.Name };
+        var sw = Stopwatch.StartNew();
+
+        var vis = Vision.Forward(pixels);
+        var feats = Projector.Forward(vis.Features, vis.Tokens);
+        trace.VisionMs = sw.Elapsed.TotalMilliseconds;
+        int n0 = vis.Tokens;
+        trace.VisualTokensIn = n0;
+        trace.TextTokens = prompt.TextTokens;
+        policy.Begin(new PruningSetup(n0, tc.NumHiddenLayers, prompt.TextTokens, d, tc.IntermediateSize, trace));
+
+        // Pre-decoder selection on the projector output.
+        var visualIds = new int[n0];
+        for (int i = 0; i < n0; i++) visualIds[i] = i;
+        int nv = n0;
+        var pre = policy.BeforeDecoder(new PreDecoderContext
+        {
+            VisualTokens = n0, HiddenSize = d, Features = feats, ClsAttention = vis.ClsAttention,
+            VisionKeys = vis.Keys, VisionHiddenSize = Config.Vision.HiddenSize, Trace = trace,
+        });
+
+        int before = prompt.ImagePosition, after = prompt.Ids.Length - before - 1;
+        int capacity = before + n0 + after;
+        var h = new float[capacity * d];
+        Decoder.Embed(prompt.Ids.AsSpan(0, before), h);
+        feats.CopyTo(h, before * d);
+        Decoder.Embed(prompt.Ids.AsSpan(before + 1), h.AsSpan((before + n0) * d));
+        int n = capacity;
+        if (pre != null)
+        {
+            var positions = new int[capacity];
+            (n, nv) = LlamaDecoder.ApplySelection(pre, h, n, positions, visualIds, before, n0, d, PositionMode.Compact);
+        }
+        trace.VisualTokensIntoDecoder = nv;
+
+        var cache = new KvCache(tc.NumHiddenLayers, Decoder.KvDim);
+        var logits = Decoder.Prefill(h, n, before, nv, visualIds, policy, cache, trace, reserveForDecode, layerOutputs);
+        // Pre-decoder pruning renumbers positions (the pruned sequence is what the decoder sees); decode
+        // in original mode continues from the decoder's input length then.
+        if (pre != null) cache.OriginalLength = n;
+
+        double unpruned = 0;
+        for (int l = 0; l < tc.NumHiddenLayers; l++) unpruned += Flops.DecoderLayer(capacity, d, tc.IntermediateSize);
+        trace.FlopsUnpruned = unpruned;
+        trace.PrefillMs = sw.Elapsed.TotalMilliseconds;
+        return new PrefillResult(logits, cache, trace, policy.Positions);
+    }
+
+    public void Dispose() => Weights.Dispose();
+}
