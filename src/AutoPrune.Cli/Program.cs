@@ -1,1 +1,1 @@
-﻿Console.WriteLine("Hello, World!");
+return AutoPrune.Cli.Cli.Run(AutoPrune.Cli.Cli.BuildRoot(), args);

@@ -43,3 +43,31 @@ public sealed class PrefillTrace
     /// <summary>FLOPs saved, 0-100.</summary>
     public double FlopsReduction => FlopsUnpruned > 0 ? 100.0 * (1 - Flops / FlopsUnpruned) : 0;
 }
+
+/// <summary>The trace as the JSON object the CLI and the evaluation files write (snake_case keys).</summary>
+public static class TraceJson
+{
+    public static Dictionary<string, object?> ToObject(PrefillTrace t)
+    {
+        var o = new Dictionary<string, object?>
+        {
+            ["policy"] = t.Policy,
+            ["budget"] = t.Budget,
+            ["visual_tokens_in"] = t.VisualTokensIn,
+            ["visual_tokens_into_decoder"] = t.VisualTokensIntoDecoder,
+            ["text_tokens"] = t.TextTokens,
+            ["visual_tokens_per_layer"] = t.VisualTokensPerLayer,
+            ["mean_visual_tokens"] = Math.Round(t.MeanVisualTokens, 4),
+            ["flops"] = t.Flops,
+            ["flops_unpruned"] = t.FlopsUnpruned,
+            ["flops_reduction"] = Math.Round(t.FlopsReduction, 4),
+            ["vision_ms"] = Math.Round(t.VisionMs, 3),
+            ["prefill_ms"] = Math.Round(t.PrefillMs, 3),
+            ["decode_ms"] = Math.Round(t.DecodeMs, 3),
+        };
+        foreach (var (k, v) in t.Values) o[k] = v;
+        foreach (var (k, v) in t.Curves) o[k] = v;
+        if (t.Notes.Count > 0) o["notes"] = t.Notes;
+        return o;
+    }
+}
