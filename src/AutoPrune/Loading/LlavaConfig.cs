@@ -67,63 +67,69 @@ public sealed record LlavaConfig
         JsonDocument doc;
         try { doc = JsonDocument.Parse(File.ReadAllBytes(path)); }
         catch (JsonException e) { throw new ModelLoadException($"{path}: invalid JSON: {e.Message}", e); }
+        catch (IOException e) { throw new ModelLoadException($"{path}: cannot read: {e.Message}", e); }
         using (doc) return Parse(doc.RootElement, path);
     }
 
     public static LlavaConfig Parse(JsonElement root, string where = "config.json")
     {
         if (root.ValueKind != JsonValueKind.Object) throw new ModelLoadException($"{where}: expected a JSON object");
-        var modelType = Str(root, "model_type", "llava");
+        var f = new Fields(where);
+        var modelType = f.Str(root, "", "model_type", "llava");
         if (modelType != "llava")
             throw new ConfigMismatchException($"{where}: model_type '{modelType}' is not supported (expected 'llava')");
 
-        var t = root.TryGetProperty("text_config", out var tc) && tc.ValueKind == JsonValueKind.Object ? tc : default;
-        var v = root.TryGetProperty("vision_config", out var vc) && vc.ValueKind == JsonValueKind.Object ? vc : default;
+        var t = Section(root, "text_config", where);
+        var v = Section(root, "vision_config", where);
 
         var text = new LlamaConfig();
-        int heads = Int(t, "num_attention_heads", text.NumAttentionHeads);
-        int hidden = Int(t, "hidden_size", text.HiddenSize);
+        int heads = f.Int(t, "text_config.", "num_attention_heads", text.NumAttentionHeads);
+        int hidden = f.Int(t, "text_config.", "hidden_size", text.HiddenSize);
+        // Without head_dim transformers uses hidden / heads, which must then divide exactly.
+        if (!Has(t, "head_dim", out _) && heads > 0 && hidden % heads != 0)
+            throw new ConfigMismatchException(
+                $"{where}: text_config hidden_size {hidden} is not divisible by num_attention_heads {heads} (and no head_dim is given)");
         text = text with
         {
             HiddenSize = hidden,
-            IntermediateSize = Int(t, "intermediate_size", text.IntermediateSize),
-            NumHiddenLayers = Int(t, "num_hidden_layers", text.NumHiddenLayers),
+            IntermediateSize = f.Int(t, "text_config.", "intermediate_size", text.IntermediateSize),
+            NumHiddenLayers = f.Int(t, "text_config.", "num_hidden_layers", text.NumHiddenLayers),
             NumAttentionHeads = heads,
-            NumKeyValueHeads = Int(t, "num_key_value_heads", heads),
-            HeadDim = Int(t, "head_dim", heads > 0 ? hidden / heads : 0),
-            RmsNormEps = Float(t, "rms_norm_eps", text.RmsNormEps),
-            RopeTheta = Float(t, "rope_theta", text.RopeTheta),
-            VocabSize = Int(t, "vocab_size", text.VocabSize),
-            MaxPositionEmbeddings = Int(t, "max_position_embeddings", text.MaxPositionEmbeddings),
-            HiddenAct = Str(t, "hidden_act", text.HiddenAct),
-            AttentionBias = Bool(t, "attention_bias", false),
-            MlpBias = Bool(t, "mlp_bias", false),
-            TieWordEmbeddings = Bool(t, "tie_word_embeddings", Bool(root, "tie_word_embeddings", false)),
-            BosTokenId = Int(t, "bos_token_id", text.BosTokenId),
-            EosTokenId = Int(t, "eos_token_id", text.EosTokenId),
+            NumKeyValueHeads = f.Int(t, "text_config.", "num_key_value_heads", heads),
+            HeadDim = f.Int(t, "text_config.", "head_dim", heads > 0 ? hidden / heads : 0),
+            RmsNormEps = f.Float(t, "text_config.", "rms_norm_eps", text.RmsNormEps),
+            RopeTheta = f.Float(t, "text_config.", "rope_theta", text.RopeTheta),
+            VocabSize = f.Int(t, "text_config.", "vocab_size", text.VocabSize),
+            MaxPositionEmbeddings = f.Int(t, "text_config.", "max_position_embeddings", text.MaxPositionEmbeddings),
+            HiddenAct = f.Str(t, "text_config.", "hidden_act", text.HiddenAct),
+            AttentionBias = f.Bool(t, "text_config.", "attention_bias", false),
+            MlpBias = f.Bool(t, "text_config.", "mlp_bias", false),
+            TieWordEmbeddings = f.Bool(t, "text_config.", "tie_word_embeddings", f.Bool(root, "", "tie_word_embeddings", false)),
+            BosTokenId = f.TokenId(t, "text_config.", "bos_token_id", text.BosTokenId),
+            EosTokenId = f.TokenId(t, "text_config.", "eos_token_id", text.EosTokenId),
         };
         var vis = new ClipVisionConfig();
         vis = vis with
         {
-            HiddenSize = Int(v, "hidden_size", vis.HiddenSize),
-            IntermediateSize = Int(v, "intermediate_size", vis.IntermediateSize),
-            NumHiddenLayers = Int(v, "num_hidden_layers", vis.NumHiddenLayers),
-            NumAttentionHeads = Int(v, "num_attention_heads", vis.NumAttentionHeads),
-            ImageSize = Int(v, "image_size", vis.ImageSize),
-            PatchSize = Int(v, "patch_size", vis.PatchSize),
-            NumChannels = Int(v, "num_channels", vis.NumChannels),
-            HiddenAct = Str(v, "hidden_act", vis.HiddenAct),
-            LayerNormEps = Float(v, "layer_norm_eps", vis.LayerNormEps),
+            HiddenSize = f.Int(v, "vision_config.", "hidden_size", vis.HiddenSize),
+            IntermediateSize = f.Int(v, "vision_config.", "intermediate_size", vis.IntermediateSize),
+            NumHiddenLayers = f.Int(v, "vision_config.", "num_hidden_layers", vis.NumHiddenLayers),
+            NumAttentionHeads = f.Int(v, "vision_config.", "num_attention_heads", vis.NumAttentionHeads),
+            ImageSize = f.Int(v, "vision_config.", "image_size", vis.ImageSize),
+            PatchSize = f.Int(v, "vision_config.", "patch_size", vis.PatchSize),
+            NumChannels = f.Int(v, "vision_config.", "num_channels", vis.NumChannels),
+            HiddenAct = f.Str(v, "vision_config.", "hidden_act", vis.HiddenAct),
+            LayerNormEps = f.Float(v, "vision_config.", "layer_norm_eps", vis.LayerNormEps),
         };
         var cfg = new LlavaConfig
         {
             Text = text,
             Vision = vis,
-            ImageTokenIndex = Int(root, "image_token_index", 32000),
-            PadTokenId = Int(root, "pad_token_id", 32001),
-            ProjectorHiddenAct = Str(root, "projector_hidden_act", "gelu"),
-            VisionFeatureLayer = Int(root, "vision_feature_layer", -2),
-            VisionFeatureSelectStrategy = Str(root, "vision_feature_select_strategy", "default"),
+            ImageTokenIndex = f.Int(root, "", "image_token_index", 32000),
+            PadTokenId = f.Int(root, "", "pad_token_id", 32001),
+            ProjectorHiddenAct = f.Str(root, "", "projector_hidden_act", "gelu"),
+            VisionFeatureLayer = f.Int(root, "", "vision_feature_layer", -2),
+            VisionFeatureSelectStrategy = f.Str(root, "", "vision_feature_select_strategy", "default"),
         };
         cfg.Validate(where);
         return cfg;
@@ -138,9 +144,13 @@ public sealed record LlavaConfig
         Require(t.NumAttentionHeads > 0 && t.NumKeyValueHeads > 0 && t.NumAttentionHeads % t.NumKeyValueHeads == 0,
             $"num_attention_heads {t.NumAttentionHeads} must be a positive multiple of num_key_value_heads {t.NumKeyValueHeads}");
         Require(t.HeadDim > 0 && t.HeadDim % 2 == 0, $"head_dim {t.HeadDim} must be positive and even (RoPE)");
+        Require(t.RmsNormEps > 0 && t.RopeTheta > 0 && t.MaxPositionEmbeddings > 0,
+            "text_config rms_norm_eps, rope_theta and max_position_embeddings must be positive");
         Require(t.HiddenAct == "silu", $"text hidden_act '{t.HiddenAct}' is not supported (silu)");
         Require(v.HiddenSize > 0 && v.NumAttentionHeads > 0 && v.HiddenSize % v.NumAttentionHeads == 0,
             $"vision hidden_size {v.HiddenSize} must be divisible by num_attention_heads {v.NumAttentionHeads}");
+        Require(v.IntermediateSize > 0 && v.NumChannels > 0 && v.LayerNormEps > 0,
+            "vision_config intermediate_size, num_channels and layer_norm_eps must be positive");
         Require(v.PatchSize > 0 && v.ImageSize > 0 && v.ImageSize % v.PatchSize == 0,
             $"vision image_size {v.ImageSize} must be a multiple of patch_size {v.PatchSize}");
         Require(v.HiddenAct is "quick_gelu" or "gelu", $"vision hidden_act '{v.HiddenAct}' is not supported (quick_gelu, gelu)");
@@ -149,8 +159,18 @@ public sealed record LlavaConfig
             $"vision_feature_select_strategy '{VisionFeatureSelectStrategy}' is not supported (default, full)");
         Require(VisionLayersUsed >= 1 && VisionLayersUsed <= v.NumHiddenLayers,
             $"vision_feature_layer {VisionFeatureLayer} is outside the {v.NumHiddenLayers} vision layers");
-        Require(ImageTokenIndex >= 0 && ImageTokenIndex < t.VocabSize,
-            $"image_token_index {ImageTokenIndex} is outside the vocabulary ({t.VocabSize})");
+        // Not "< vocab_size": the image token is replaced by features before any embedding lookup, and
+        // transformers' own defaults (image_token_index 32000, vocab_size 32000) rely on that.
+        Require(ImageTokenIndex >= 0, $"image_token_index {ImageTokenIndex} must be non-negative");
+    }
+
+    /// <summary>An optional sub-object; present but not an object is an error, not "use the defaults".</summary>
+    private static JsonElement Section(JsonElement root, string name, string where)
+    {
+        if (!root.TryGetProperty(name, out var e) || e.ValueKind == JsonValueKind.Null) return default;
+        if (e.ValueKind != JsonValueKind.Object)
+            throw new ConfigMismatchException($"{where}: '{name}' should be an object, got {e.GetRawText()}");
+        return e;
     }
 
     private static bool Has(JsonElement o, string name, out JsonElement e)
@@ -159,36 +179,53 @@ public sealed record LlavaConfig
         return o.ValueKind == JsonValueKind.Object && o.TryGetProperty(name, out e) && e.ValueKind != JsonValueKind.Null;
     }
 
-    private static int Int(JsonElement o, string name, int dflt)
+    /// <summary>Typed field readers; errors name the file and the full field path.</summary>
+    private readonly struct Fields(string where)
     {
-        if (!Has(o, name, out var e)) return dflt;
-        if (e.ValueKind == JsonValueKind.Number && e.TryGetInt32(out var i)) return i;
-        if (e.ValueKind == JsonValueKind.Array && e.GetArrayLength() > 0 && e[0].TryGetInt32(out var first)) return first; // eos lists
-        throw new ConfigMismatchException($"config.json: '{name}' should be an integer, got {e.GetRawText()}");
-    }
+        private ConfigMismatchException Wrong(string section, string name, string what, JsonElement e) =>
+            new($"{where}: '{section}{name}' should be {what}, got {e.GetRawText()}");
 
-    private static float Float(JsonElement o, string name, float dflt)
-    {
-        if (!Has(o, name, out var e)) return dflt;
-        if (e.ValueKind == JsonValueKind.Number) return (float)e.GetDouble();
-        throw new ConfigMismatchException($"config.json: '{name}' should be a number, got {e.GetRawText()}");
-    }
-
-    private static string Str(JsonElement o, string name, string dflt)
-    {
-        if (!Has(o, name, out var e)) return dflt;
-        if (e.ValueKind == JsonValueKind.String) return e.GetString()!;
-        throw new ConfigMismatchException($"config.json: '{name}' should be a string, got {e.GetRawText()}");
-    }
-
-    private static bool Bool(JsonElement o, string name, bool dflt)
-    {
-        if (!Has(o, name, out var e)) return dflt;
-        return e.ValueKind switch
+        public int Int(JsonElement o, string section, string name, int dflt)
         {
-            JsonValueKind.True => true,
-            JsonValueKind.False => false,
-            _ => throw new ConfigMismatchException($"config.json: '{name}' should be true or false, got {e.GetRawText()}"),
-        };
+            if (!Has(o, name, out var e)) return dflt;
+            if (e.ValueKind == JsonValueKind.Number && e.TryGetInt32(out var i)) return i;
+            throw Wrong(section, name, "an integer", e);
+        }
+
+        /// <summary>bos/eos ids may be lists (generation configs with several stop tokens): the first is the primary one.</summary>
+        public int TokenId(JsonElement o, string section, string name, int dflt)
+        {
+            if (Has(o, name, out var e) && e.ValueKind == JsonValueKind.Array)
+            {
+                if (e.GetArrayLength() > 0 && e[0].ValueKind == JsonValueKind.Number && e[0].TryGetInt32(out var first)) return first;
+                throw Wrong(section, name, "an integer or a non-empty list of integers", e);
+            }
+            return Int(o, section, name, dflt);
+        }
+
+        public float Float(JsonElement o, string section, string name, float dflt)
+        {
+            if (!Has(o, name, out var e)) return dflt;
+            if (e.ValueKind == JsonValueKind.Number && float.IsFinite((float)e.GetDouble())) return (float)e.GetDouble();
+            throw Wrong(section, name, "a finite number", e);
+        }
+
+        public string Str(JsonElement o, string section, string name, string dflt)
+        {
+            if (!Has(o, name, out var e)) return dflt;
+            if (e.ValueKind == JsonValueKind.String) return e.GetString()!;
+            throw Wrong(section, name, "a string", e);
+        }
+
+        public bool Bool(JsonElement o, string section, string name, bool dflt)
+        {
+            if (!Has(o, name, out var e)) return dflt;
+            return e.ValueKind switch
+            {
+                JsonValueKind.True => true,
+                JsonValueKind.False => false,
+                _ => throw Wrong(section, name, "true or false", e),
+            };
+        }
     }
 }
