@@ -59,7 +59,7 @@ public static class ImageLoader
             info = ImageInfo.FromStream(ms);
         }
         catch (Exception e) { throw new ImageLoadException($"{source}: not a readable image: {e.Message}", e); }
-        if (info is null) throw new ImageLoadException($"{source}: not an image (unrecognised or unsupported format)");
+        if (info is null) throw new ImageLoadException($"{source}: not an image (unrecognised format or implausible header)");
         CheckSize(info.Value.Width, info.Value.Height, source);
 
         ImageResult result;
