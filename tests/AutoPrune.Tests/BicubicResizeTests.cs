@@ -96,6 +96,18 @@ public class BicubicResizeTests
     }
 
     [Fact]
+    public void BicubicUpscaleTruncatesAndRenormalisesAtTheBorder()
+    {
+        // 2 -> 4, scale 0.5, support 2. Pillow drops taps outside the image and renormalises (no edge clamping):
+        // out 0 (center .25): taps x0,x1 weigh f(.25)=.8671875, f(1.25)=-.0703125 -> 100*1.08824 - 200*.08824 = 91.18 -> 91
+        // out 1 (center .75): f(-.25)=.8671875, f(.75)=.2265625 -> 100*.79286 + 200*.20714 = 120.71 -> 121
+        // out 2, 3 mirror them: 179.29 -> 179, 208.82 -> 209.
+        var src = new RgbImage(2, 1, [100, 100, 100, 200, 200, 200]);
+        var r = BicubicResize.Resize(src, 4, 1);
+        Assert.Equal(new byte[] { 91, 91, 91, 121, 121, 121, 179, 179, 179, 209, 209, 209 }, r.Rgb);
+    }
+
+    [Fact]
     public void DownscaleCoefficientsWidenWithTheScale()
     {
         var (_, _, up) = BicubicResize.Coefficients(10, 20, ResampleFilter.Bicubic);

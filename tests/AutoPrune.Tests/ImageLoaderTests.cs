@@ -124,6 +124,17 @@ public class ImageLoaderTests
         Assert.Equal(new byte[] { 1, 100, 200, 11, 100, 200, 21, 100, 200, 1, 101, 200, 11, 101, 200, 21, 101, 200 }, img.Rgb);
     }
 
+    [Fact]
+    public void LoadsGif()
+    {
+        // GIF89a 1x1, global palette [white, black], no transparency; LZW (min code 2) data 0x44 0x01 = clear, index 0, end.
+        byte[] gif = [0x47, 0x49, 0x46, 0x38, 0x39, 0x61, 1, 0, 1, 0, 0x80, 0, 0, 0xFF, 0xFF, 0xFF, 0, 0, 0,
+                      0x2C, 0, 0, 0, 0, 1, 0, 1, 0, 0, 2, 2, 0x44, 0x01, 0, 0x3B];
+        var img = ImageLoader.Load(gif, "white.gif");
+        Assert.Equal((1, 1), (img.Width, img.Height));
+        Assert.Equal(new byte[] { 255, 255, 255 }, img.Rgb);
+    }
+
     /// <summary>An uncompressed TGA: type 2 (true color, BGR/BGRA) or 3 (grayscale), top-left origin.</summary>
     private static byte[] Tga(int type, int bpp, int w, int h, byte[] pixels)
     {
