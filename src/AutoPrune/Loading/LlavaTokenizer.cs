@@ -1,0 +1,189 @@
+using System.Text.Json;
+using Microsoft.ML.Tokenizers;
+
+namespace AutoPrune.Loading;
+
+/// <summary>
+/// The LLaMA SentencePiece tokenizer of a llava-hf model folder (tokenizer.model + tokenizer_config.json), with the
+/// added tokens (&lt;image&gt;, &lt;pad&gt;, ...) taken from tokenizer_config.json "added_tokens_decoder".
+/// Prompts are split on added-token literals and each text chunk is encoded separately, as transformers' slow
+/// LlamaTokenizer does. <c>legacy</c> (default true, as transformers treats an absent flag) decides whether text
+/// following an added token also gets SentencePiece's dummy "▁" prefix (legacy) or not (legacy=false).
+/// </summary>
+public sealed class LlavaTokenizer
+{
+    private const char Spiece = '\u2581'; // "▁", SentencePiece's escaped space
+
+    private readonly LlamaTokenizer _sp;
+    private readonly Dictionary<string, int> _added;      // literal -> id, every added token
+    private readonly string[] _splitLiterals;             // longest first, so a literal never shadows a longer one
+    private readonly HashSet<int> _skipOnDecode;
+
+    public int BosId { get; }
+    public int EosId { get; }
+    public int? PadId { get; }
+    public int ImageTokenId { get; }
+    /// <summary>SentencePiece pieces plus added tokens (max id + 1).</summary>
+    public int VocabSize { get; }
+    public bool Legacy { get; }
+    public bool AddBos { get; }
+    public IReadOnlyDictionary<string, int> AddedTokens => _added;
+
+    private LlavaTokenizer(LlamaTokenizer sp, Dictionary<string, int> added, int bos, int eos, int? pad, int image, int vocab, bool legacy, bool addBos)
+    {
+        _sp = sp;
+        _added = added;
+        _splitLiterals = added.Keys.OrderByDescending(k => k.Length).ThenBy(k => k, StringComparer.Ordinal).ToArray();
+        BosId = bos; EosId = eos; PadId = pad; ImageTokenId = image; VocabSize = vocab; Legacy = legacy; AddBos = addBos;
+        _skipOnDecode = [.. added.Values, bos, eos];
+    }
+
+    /// <summary>Loads tokenizer.model and tokenizer_config.json from a model folder.</summary>
+    public static LlavaTokenizer FromFolder(string folder, bool? legacyOverride = null)
+    {
+        var modelPath = Path.Combine(folder, "tokenizer.model");
+        if (!File.Exists(modelPath)) throw new ModelLoadException($"tokenizer.model not found in {folder}");
+        var cfgPath = Path.Combine(folder, "tokenizer_config.json");
+        if (!File.Exists(cfgPath)) throw new ModelLoadException($"tokenizer_config.json not found in {folder}");
+
+        JsonDocument doc;
+        try { doc = JsonDocument.Parse(File.ReadAllBytes(cfgPath)); }
+        catch (JsonException e) { throw new ModelLoadException($"{cfgPath}: invalid JSON: {e.Message}", e); }
+        using (doc)
+        {
+            var root = doc.RootElement;
+            if (root.ValueKind != JsonValueKind.Object) throw new ModelLoadException($"{cfgPath}: expected a JSON object");
+
+            var added = new Dictionary<string, int>(StringComparer.Ordinal);
+            if (root.TryGetProperty("added_tokens_decoder", out var dec) && dec.ValueKind == JsonValueKind.Object)
+            {
+                foreach (var prop in dec.EnumerateObject())
+                {
+                    if (!int.TryParse(prop.Name, out int id) || id < 0)
+                        throw new ModelLoadException($"{cfgPath}: added_tokens_decoder key '{prop.Name}' is not a token id");
+                    if (prop.Value.ValueKind != JsonValueKind.Object || !prop.Value.TryGetProperty("content", out var c) || c.ValueKind != JsonValueKind.String
+                        || string.IsNullOrEmpty(c.GetString()))
+                        throw new ModelLoadException($"{cfgPath}: added token {id} has no content");
+                    added[c.GetString()!] = id;
+                }
+            }
+
+            LlamaTokenizer sp;
+            try
+            {
+                using var fs = File.OpenRead(modelPath);
+                // Added tokens the SentencePiece model does not know (image, pad) must be given to it for Decode and id lookups.
+                sp = LlamaTokenizer.Create(fs, addBeginOfSentence: false, addEndOfSentence: false, specialTokens: added);
+            }
+            catch (Exception e) when (e is not ModelLoadException)
+            {
+                throw new ModelLoadException($"{modelPath}: cannot load SentencePiece model: {e.Message}", e);
+            }
+
+            int bos = TokenId(root, "bos_token", added, sp, sp.BeginningOfSentenceId, cfgPath);
+            int eos = TokenId(root, "eos_token", added, sp, sp.EndOfSentenceId, cfgPath);
+            int? pad = root.TryGetProperty("pad_token", out var pt) && pt.ValueKind != JsonValueKind.Null
+                ? TokenId(root, "pad_token", added, sp, -1, cfgPath) : null;
+            if (!added.TryGetValue("<image>", out int image))
+                throw new ModelLoadException($"{cfgPath}: no '<image>' token in added_tokens_decoder");
+            bool legacy = legacyOverride ?? (root.TryGetProperty("legacy", out var lg) && lg.ValueKind == JsonValueKind.False ? false : true);
+            bool addBos = !(root.TryGetProperty("add_bos_token", out var ab) && ab.ValueKind == JsonValueKind.False);
+            int vocab = Math.Max(sp.Vocabulary.Count, added.Count == 0 ? 0 : added.Values.Max() + 1);
+            return new LlavaTokenizer(sp, added, bos, eos, pad, image, vocab, legacy, addBos);
+        }
+    }
+
+    /// <summary>Throws if config.json's image/pad token ids disagree with the tokenizer files.</summary>
+    public void CheckAgainst(LlavaConfig config)
+    {
+        if (config.ImageTokenIndex != ImageTokenId)
+            throw new ConfigMismatchException($"config.json image_token_index {config.ImageTokenIndex} differs from the tokenizer's <image> id {ImageTokenId}");
+        if (VocabSize > config.Text.VocabSize)
+            throw new ConfigMismatchException($"tokenizer has {VocabSize} ids but text_config.vocab_size is {config.Text.VocabSize}");
+    }
+
+    /// <summary>
+    /// Token ids of a prompt: BOS (if add_bos_token), then the text chunks between added-token literals, each
+    /// encoded by SentencePiece, joined with the added tokens' ids.
+    /// </summary>
+    public int[] EncodePrompt(string prompt)
+    {
+        ArgumentNullException.ThrowIfNull(prompt);
+        var ids = new List<int>(prompt.Length / 2 + 4);
+        if (AddBos) ids.Add(BosId);
+        int pos = 0;
+        bool afterSpecial = false;
+        while (pos <= prompt.Length)
+        {
+            var (at, literal) = NextLiteral(prompt, pos);
+            int end = at < 0 ? prompt.Length : at;
+            if (end > pos) EncodeChunk(prompt.AsSpan(pos, end - pos), dummyPrefix: Legacy || !afterSpecial, ids);
+            if (at < 0) break;
+            ids.Add(_added[literal!]);
+            afterSpecial = true;
+            pos = at + literal!.Length;
+        }
+        return ids.ToArray();
+    }
+
+    /// <summary>Text of the ids without the special tokens (BOS, EOS, added tokens), leading space trimmed.</summary>
+    public string Decode(IEnumerable<int> ids)
+    {
+        ArgumentNullException.ThrowIfNull(ids);
+        var kept = ids.Where(i => !_skipOnDecode.Contains(i)).ToList();
+        foreach (var i in kept)
+            if (i < 0 || i >= VocabSize) throw new ArgumentOutOfRangeException(nameof(ids), $"token id {i} is outside the vocabulary ({VocabSize})");
+        if (kept.Count == 0) return "";
+        return _sp.Decode(kept, considerSpecialTokens: false).TrimStart(' ');
+    }
+
+    /// <summary>The id of a single piece or added token, or null.</summary>
+    public int? TokenToId(string token)
+    {
+        if (_added.TryGetValue(token, out var id)) return id;
+        return _sp.Vocabulary.TryGetValue(token, out var v) ? v : null;
+    }
+
+    private (int At, string? Literal) NextLiteral(string s, int from)
+    {
+        int best = -1; string? lit = null;
+        foreach (var l in _splitLiterals)
+        {
+            int i = s.IndexOf(l, from, StringComparison.Ordinal);
+            if (i >= 0 && (best < 0 || i < best)) { best = i; lit = l; }
+        }
+        return (best, lit);
+    }
+
+    private void EncodeChunk(ReadOnlySpan<char> text, bool dummyPrefix, List<int> ids)
+    {
+        if (dummyPrefix)
+        {
+            // The SentencePiece normalizer adds the "▁" dummy prefix and escapes spaces.
+            ids.AddRange(_sp.EncodeToIds(text, addBeginningOfSentence: false, addEndOfSentence: false, considerPreTokenization: true, considerNormalization: true));
+            return;
+        }
+        // Non-legacy text after an added token: escape spaces ourselves and skip the normalizer, so no dummy prefix.
+        var escaped = text.ToString().Replace(' ', Spiece);
+        ids.AddRange(_sp.EncodeToIds(escaped, addBeginningOfSentence: false, addEndOfSentence: false, considerPreTokenization: true, considerNormalization: false));
+    }
+
+    private static int TokenId(JsonElement root, string field, Dictionary<string, int> added, LlamaTokenizer sp, int fallback, string where)
+    {
+        if (!root.TryGetProperty(field, out var t) || t.ValueKind == JsonValueKind.Null)
+        {
+            if (fallback < 0) throw new ModelLoadException($"{where}: '{field}' is missing");
+            return fallback;
+        }
+        string? content = t.ValueKind switch
+        {
+            JsonValueKind.String => t.GetString(),
+            JsonValueKind.Object when t.TryGetProperty("content", out var c) && c.ValueKind == JsonValueKind.String => c.GetString(),
+            _ => null,
+        };
+        if (string.IsNullOrEmpty(content)) throw new ModelLoadException($"{where}: '{field}' should be a token string, got {t.GetRawText()}");
+        if (added.TryGetValue(content, out var id)) return id;
+        if (sp.Vocabulary.TryGetValue(content, out var v)) return v;
+        throw new ModelLoadException($"{where}: {field} '{content}' is not in the vocabulary");
+    }
+}
