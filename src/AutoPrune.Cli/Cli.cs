@@ -11,6 +11,9 @@ public static class Cli
     {
         Commands.AskCommand.Create(),
         Commands.InspectCommand.Create(),
+        Commands.EvalCommands.Eval(),
+        Commands.EvalCommands.Sweep(),
+        Commands.EvalCommands.Merge(),
     };
 
     /// <summary>Parses and runs; every error is one line on stderr and a non-zero exit code, never a stack trace
