@@ -17,6 +17,7 @@ public static class PolicyFactory
     private static readonly Dictionary<string, Func<PolicyOptions, IPruningPolicy>> Registry = new(StringComparer.OrdinalIgnoreCase)
     {
         ["none"] = _ => new NoPruning(),
+        [AutoPrunePolicy.PolicyName] = o => new AutoPrunePolicy(o),
     };
 
     public static IReadOnlyCollection<string> Names => Registry.Keys;
