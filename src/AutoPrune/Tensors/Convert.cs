@@ -1,3 +1,4 @@
+using System.Runtime.CompilerServices;
 using System.Runtime.Intrinsics;
 
 namespace AutoPrune.Tensors;
@@ -9,6 +10,7 @@ public static class Convert
     public static void BF16ToF32(ReadOnlySpan<ushort> src, Span<float> dst)
     {
         int n = src.Length, i = 0;
+        if (dst.Length < n) throw new ArgumentException("destination too short", nameof(dst));
         if (Vector256.IsHardwareAccelerated)
         {
             for (; i + 16 <= n; i += 16)
@@ -33,9 +35,54 @@ public static class Convert
         return (ushort)((u + rounding) >> 16);
     }
 
+    /// <summary>
+    /// F16 widening with integer SIMD (no F16C in .NET). Exact for every bit pattern:
+    /// normals re-bias the exponent, inf/NaN get a second re-bias to reach exponent 255,
+    /// subnormals are renormalised by a float subtraction that never touches F32 denormals.
+    /// </summary>
     public static void F16ToF32(ReadOnlySpan<ushort> src, Span<float> dst)
     {
-        for (int i = 0; i < src.Length; i++) dst[i] = (float)BitConverter.UInt16BitsToHalf(src[i]);
+        int n = src.Length, i = 0;
+        if (dst.Length < n) throw new ArgumentException("destination too short", nameof(dst));
+        if (Vector256.IsHardwareAccelerated)
+        {
+            for (; i + 16 <= n; i += 16)
+            {
+                var (lo, hi) = Vector256.Widen(Vector256.Create(src.Slice(i, 16)));
+                F16BitsToF32(lo).CopyTo(dst.Slice(i, 8));
+                F16BitsToF32(hi).CopyTo(dst.Slice(i + 8, 8));
+            }
+        }
+        for (; i < n; i++) dst[i] = F16ToF32(src[i]);
+    }
+
+    /// <summary>Eight F16 bit patterns (zero-extended to 32 bits) to F32; shared with the GEMM packers.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vector256<float> F16BitsToF32(Vector256<uint> h)
+    {
+        var o = (h & Vector256.Create(0x7fffu)) << 13;          // exponent+mantissa in F32 position
+        var e = o & Vector256.Create(0x0f800000u);              // the 5 exponent bits
+        o += Vector256.Create(0x38000000u);                     // exponent bias 15 -> 127
+        var infNan = Vector256.Equals(e, Vector256.Create(0x0f800000u));
+        o += infNan & Vector256.Create(0x38000000u);            // 31 -> 255
+        var zeroExp = Vector256.Equals(e, Vector256<uint>.Zero);
+        // subnormal/zero: o now encodes 2^-14 * (1 + m/1024) after adding the implicit 1; subtract 2^-14.
+        var sub = ((o + Vector256.Create(0x00800000u)).AsSingle() - Vector256.Create(6.103515625e-05f)).AsUInt32();
+        o = Vector256.ConditionalSelect(zeroExp, sub, o);
+        o |= (h & Vector256.Create(0x8000u)) << 16;
+        return o.AsSingle();
+    }
+
+    /// <summary>Scalar version of the same bit manipulation.</summary>
+    public static float F16ToF32(ushort h)
+    {
+        uint o = (uint)(h & 0x7fff) << 13;
+        uint e = o & 0x0f800000u;
+        o += 0x38000000u;
+        if (e == 0x0f800000u) o += 0x38000000u;
+        else if (e == 0) o = BitConverter.SingleToUInt32Bits(BitConverter.UInt32BitsToSingle(o + 0x00800000u) - 6.103515625e-05f);
+        o |= (uint)(h & 0x8000) << 16;
+        return BitConverter.UInt32BitsToSingle(o);
     }
 
     public static ushort F32ToF16(float f) => BitConverter.HalfToUInt16Bits((Half)f);

@@ -1,0 +1,147 @@
+using AutoPrune.Tensors;
+
+namespace AutoPrune.Tests;
+
+/// <summary>
+/// Every GEMM path (GEMV for M &lt; 8, packed 6x16 kernel with edge tiles, several K/N/M blocks)
+/// against <see cref="MatMul.LinearReference"/> (double accumulation) on odd sizes.
+/// Values are uniform in [-1,1]; F32 summation error grows ~ k·eps·|x||w|, so the tolerance is
+/// max-abs 1e-4 up to k=600, scaled by k/600 beyond.
+/// </summary>
+public class MatMulTests
+{
+    public static TheoryData<int, int, int> Shapes()
+    {
+        var d = new TheoryData<int, int, int>();
+        int[][] s =
+        {
+            new[] { 1, 1, 1 }, new[] { 1, 7, 17 }, new[] { 1, 65, 577 }, new[] { 1, 577, 33 },
+            new[] { 2, 17, 7 }, new[] { 2, 33, 65 }, new[] { 7, 16, 577 }, new[] { 7, 65, 33 },
+            new[] { 16, 16, 16 }, new[] { 16, 17, 65 }, new[] { 17, 33, 7 }, new[] { 17, 65, 577 },
+            new[] { 33, 577, 65 }, new[] { 65, 7, 33 }, new[] { 65, 33, 2 }, new[] { 577, 17, 65 },
+            new[] { 577, 65, 33 }, new[] { 8, 577, 300 }, new[] { 150, 300, 520 }, new[] { 12, 1, 1 },
+        };
+        foreach (var x in s) d.Add(x[0], x[1], x[2]);
+        return d;
+    }
+
+    private static float[] Random(int n, int seed)
+    {
+        var r = new Random(seed);
+        var a = new float[n];
+        for (int i = 0; i < n; i++) a[i] = (float)(r.NextDouble() * 2 - 1);
+        return a;
+    }
+
+    private static void Check(int m, int n, int k, DType dtype, bool withBias, Action<float[], int, Weight, float[]?, float[]>? run = null)
+    {
+        var owners = new List<IDisposable>();
+        try
+        {
+            var w = SyntheticWeights.Create("w", dtype, new[] { n, k }, seed: n * 31 + k, scale: 1f, owners);
+            var x = Random(m * k, m * 7 + k);
+            var bias = withBias ? Random(n, n + 3) : null;
+            var expected = new float[m * n];
+            MatMul.LinearReference(x, m, w.ToFloat32(), n, k, bias, expected);
+            var y = new float[m * n + 4];
+            for (int i = 0; i < y.Length; i++) y[i] = float.NaN; // every output must be written
+            y[m * n] = 1234f;
+            if (run == null) MatMul.Linear(x, m, w, bias, y);
+            else run(x, m, w, bias, y);
+            double tol = 1e-4 * Math.Max(1.0, k / 600.0);
+            for (int i = 0; i < m * n; i++)
+                Assert.True(Math.Abs(y[i] - expected[i]) <= tol,
+                    $"{dtype} m={m} n={n} k={k} bias={withBias}: y[{i / n},{i % n}]={y[i]} expected {expected[i]}");
+            Assert.Equal(1234f, y[m * n]); // nothing written past Y
+        }
+        finally
+        {
+            foreach (var o in owners) o.Dispose();
+        }
+    }
+
+    [Theory]
+    [MemberData(nameof(Shapes))]
+    public void Linear_F32_MatchesReference(int m, int n, int k)
+    {
+        Check(m, n, k, DType.F32, withBias: false);
+        Check(m, n, k, DType.F32, withBias: true);
+    }
+
+    [Theory]
+    [MemberData(nameof(Shapes))]
+    public void Linear_BF16_MatchesReference(int m, int n, int k)
+    {
+        Check(m, n, k, DType.BF16, withBias: false);
+        Check(m, n, k, DType.BF16, withBias: true);
+    }
+
+    [Theory]
+    [MemberData(nameof(Shapes))]
+    public void Linear_F16_MatchesReference(int m, int n, int k)
+    {
+        Check(m, n, k, DType.F16, withBias: false);
+        Check(m, n, k, DType.F16, withBias: true);
+    }
+
+    [Fact]
+    public void Linear_EveryMFrom1To16_MatchesReference()
+    {
+        for (int m = 1; m <= 16; m++)
+            foreach (var dt in new[] { DType.F32, DType.BF16, DType.F16 })
+                Check(m, 37, 77, dt, withBias: m % 2 == 0);
+    }
+
+    [Fact]
+    public void Linear_ManyKBlocksAndNChunks_MatchesReference()
+    {
+        // K spans 3 KC blocks (accumulation into Y), N spans several NC chunks, M several MC blocks.
+        Check(300, 530, 700, DType.BF16, withBias: true);
+    }
+
+    [Fact]
+    public void Gemm_SingleThread_MatchesReference()
+    {
+        unsafe
+        {
+            Check(40, 70, 90, DType.F32, withBias: true, (x, m, w, b, y) =>
+            {
+                fixed (float* px = x, py = y, pb = b)
+                {
+                    int saved = Gemm.MaxThreads;
+                    Gemm.MaxThreads = 1;
+                    try { Gemm.Run(px, m, w, pb, py); }
+                    finally { Gemm.MaxThreads = saved; }
+                }
+            });
+        }
+    }
+
+    [Fact]
+    public void Portable_MatchesReference()
+    {
+        Check(5, 33, 65, DType.BF16, withBias: true, (x, m, w, b, y) => MatMul.LinearPortable(x, m, w, b, y));
+    }
+
+    [Fact]
+    public void Linear_ZeroK_GivesBias()
+    {
+        var owners = new List<IDisposable>();
+        var w = SyntheticWeights.Create("w", DType.F32, new[] { 3, 0 }, 1, 1f, owners);
+        var y = new float[6];
+        MatMul.Linear(ReadOnlySpan<float>.Empty, 2, w, new float[] { 1, 2, 3 }, y);
+        Assert.Equal(new float[] { 1, 2, 3, 1, 2, 3 }, y);
+        foreach (var o in owners) o.Dispose();
+    }
+
+    [Fact]
+    public void Linear_RejectsShortBuffers()
+    {
+        var owners = new List<IDisposable>();
+        var w = SyntheticWeights.Create("w", DType.BF16, new[] { 4, 8 }, 1, 1f, owners);
+        Assert.Throws<ArgumentException>(() => MatMul.Linear(new float[15], 2, w, default, new float[8]));
+        Assert.Throws<ArgumentException>(() => MatMul.Linear(new float[16], 2, w, default, new float[7]));
+        Assert.Throws<ArgumentException>(() => MatMul.Linear(new float[16], 2, w, new float[3], new float[8]));
+        foreach (var o in owners) o.Dispose();
+    }
+}
