@@ -179,6 +179,11 @@ public static unsafe class Gemm
         }
     }
 
+    // Four W rows at a time so each X vector load feeds four FMAs (row-at-a-time re-reads X from L2
+    // per W row and measured ~1/3 slower). Software prefetch 512 B ahead in each of the 4 row
+    // streams gave ~10% more bandwidth than relying on the hardware prefetcher alone.
+    private const int PrefetchBytes = 512;
+
     private static void GemvRange<T>(float* x, int m, Weight w, float* bias, float* y, int r0, int r1) where T : struct, IRowLoader
     {
         int n = w.Rows, k = w.Cols;
@@ -186,9 +191,10 @@ public static unsafe class Gemm
         int r = r0;
         for (; r + 4 <= r1; r += 4)
         {
+            float* b = bias == null ? null : bias + r;
             int i = 0;
-            for (; i + 2 <= m; i += 2) Dot4x2<T>(d, (long)r * k, k, x + (long)i * k, y + (long)i * n + r, n, bias == null ? null : bias + r);
-            if (i < m) Dot4x1<T>(d, (long)r * k, k, x + (long)i * k, y + (long)i * n + r, bias == null ? null : bias + r);
+            for (; i + 2 <= m; i += 2) Dot4x2<T>(d, (long)r * k, k, x + (long)i * k, y + (long)i * n + r, n, b);
+            if (i < m) Dot4x1<T>(d, (long)r * k, k, x + (long)i * k, y + (long)i * n + r, b);
         }
         for (; r < r1; r++)
             for (int i = 0; i < m; i++)
@@ -204,13 +210,34 @@ public static unsafe class Gemm
             }
     }
 
-    /// <summary>4 W rows · 1 x row: 4 independent FMA chains, enough to outrun DRAM.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void Prefetch4<T>(byte* d, long e, long e1, long e2, long e3, int p) where T : struct, IRowLoader
+    {
+        int size = typeof(T) == typeof(F32Rows) ? 4 : 2;
+        Sse.Prefetch0(d + (e + p) * size + PrefetchBytes); Sse.Prefetch0(d + (e1 + p) * size + PrefetchBytes);
+        Sse.Prefetch0(d + (e2 + p) * size + PrefetchBytes); Sse.Prefetch0(d + (e3 + p) * size + PrefetchBytes);
+    }
+
+    /// <summary>4 W rows · 1 x row, 16 elements per step: 8 independent FMA chains.</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void Dot4x1<T>(byte* d, long e, int k, float* x, float* y, float* bias) where T : struct, IRowLoader
     {
         Vector256<float> a0 = default, a1 = default, a2 = default, a3 = default;
+        Vector256<float> b0 = default, b1 = default, b2 = default, b3 = default;
         long e1 = e + k, e2 = e + 2L * k, e3 = e + 3L * k;
         int p = 0;
+        for (; p + 16 <= k; p += 16)
+        {
+            // one prefetch per row per 64-byte line of BF16/F16 (every other step)
+            if ((p & 31) == 0) Prefetch4<T>(d, e, e1, e2, e3, p);
+            var xv = Avx.LoadVector256(x + p);
+            var xw = Avx.LoadVector256(x + p + 8);
+            a0 = Fma.MultiplyAdd(T.Load8(d, e + p), xv, a0); b0 = Fma.MultiplyAdd(T.Load8(d, e + p + 8), xw, b0);
+            a1 = Fma.MultiplyAdd(T.Load8(d, e1 + p), xv, a1); b1 = Fma.MultiplyAdd(T.Load8(d, e1 + p + 8), xw, b1);
+            a2 = Fma.MultiplyAdd(T.Load8(d, e2 + p), xv, a2); b2 = Fma.MultiplyAdd(T.Load8(d, e2 + p + 8), xw, b2);
+            a3 = Fma.MultiplyAdd(T.Load8(d, e3 + p), xv, a3); b3 = Fma.MultiplyAdd(T.Load8(d, e3 + p + 8), xw, b3);
+        }
+        a0 += b0; a1 += b1; a2 += b2; a3 += b3;
         for (; p + 8 <= k; p += 8)
         {
             var xv = Avx.LoadVector256(x + p);
@@ -230,7 +257,7 @@ public static unsafe class Gemm
         y[0] = s0; y[1] = s1; y[2] = s2; y[3] = s3;
     }
 
-    /// <summary>4 W rows · 2 x rows: each converted W vector feeds two FMAs (8 accumulators).</summary>
+    /// <summary>4 W rows · 2 x rows: each widened W vector feeds two FMAs (8 accumulators).</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void Dot4x2<T>(byte* d, long e, int k, float* x, float* y, int ldy, float* bias) where T : struct, IRowLoader
     {
@@ -241,6 +268,7 @@ public static unsafe class Gemm
         int p = 0;
         for (; p + 8 <= k; p += 8)
         {
+            if ((p & 31) == 0) Prefetch4<T>(d, e, e1, e2, e3, p);
             var xv = Avx.LoadVector256(x + p);
             var xw = Avx.LoadVector256(x2 + p);
             var w0 = T.Load8(d, e + p); a0 = Fma.MultiplyAdd(w0, xv, a0); b0 = Fma.MultiplyAdd(w0, xw, b0);
