@@ -29,6 +29,7 @@ public static class Program
             else if (args[i] == "--threads") threads = int.Parse(args[++i], CultureInfo.InvariantCulture);
             else if (args[i] == "--shapes") shapes = args[++i];
             else if (args[i] == "--gemv") gemv = args[++i];
+            else if (args[i] == "--small-m") Gemm.SmallM = int.Parse(args[++i], CultureInfo.InvariantCulture);
         }
         Gemm.MaxThreads = threads;
         bool blas = OpenBlas.TryLoad(out var why);

@@ -3,7 +3,7 @@ using AutoPrune.Tensors;
 namespace AutoPrune.Tests;
 
 /// <summary>
-/// Every GEMM path (GEMV for M &lt; 8, packed 6x16 kernel with edge tiles, several K/N/M blocks)
+/// Every GEMM path (streaming GEMV for M &lt; Gemm.SmallM, packed 6x16 kernel with edge tiles, several K/N/M blocks)
 /// against <see cref="MatMul.LinearReference"/> (double accumulation) on odd sizes.
 /// Values are uniform in [-1,1]; F32 summation error grows ~ k·eps·|x||w|, so the tolerance is
 /// max-abs 1e-4 up to k=600, scaled by k/600 beyond.
@@ -90,6 +90,30 @@ public class MatMulTests
         for (int m = 1; m <= 16; m++)
             foreach (var dt in new[] { DType.F32, DType.BF16, DType.F16 })
                 Check(m, 37, 77, dt, withBias: m % 2 == 0);
+    }
+
+    [Fact]
+    public void PackedPath_EveryMFrom1To16_MatchesReference()
+    {
+        // Forces the packed kernel (edge tiles in M and N) where Linear would stream W instead.
+        int saved = Gemm.SmallM;
+        Gemm.SmallM = 1;
+        try
+        {
+            for (int m = 1; m <= 16; m++)
+                foreach (var dt in new[] { DType.F32, DType.BF16, DType.F16 })
+                    Check(m, 37, 77, dt, withBias: m % 2 == 1);
+        }
+        finally { Gemm.SmallM = saved; }
+    }
+
+    [Fact]
+    public void StreamingPath_M20_MatchesReference()
+    {
+        int saved = Gemm.SmallM;
+        Gemm.SmallM = 64;
+        try { Check(20, 45, 300, DType.F16, withBias: true); }
+        finally { Gemm.SmallM = saved; }
     }
 
     [Fact]

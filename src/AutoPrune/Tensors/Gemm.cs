@@ -9,17 +9,22 @@ namespace AutoPrune.Tensors;
 /// <summary>
 /// Y[M,N] = X[M,K]·W[N,K]ᵀ (+bias) on the CPU. Two paths:
 /// <list type="bullet">
-/// <item>M &gt;= <see cref="SmallM"/>: Goto-style packed GEMM. X is packed once per call into 6-row
+/// <item>M &gt;= <see cref="SmallM"/> (prefill): Goto-style packed GEMM. X is packed once per call into 6-row
 /// panels (shared, read-only), W is packed per (N chunk, K block) into 16-column panels converted to
 /// F32, and each thread owns whole N chunks so W is read and converted exactly once.</item>
-/// <item>M &lt; <see cref="SmallM"/> (decode): memory-bound GEMV that streams each W row once,
+/// <item>M &lt; <see cref="SmallM"/> (decode, small batches): memory-bound GEMV that streams each W row once,
 /// widening BF16/F16 in registers, 4 W rows at a time.</item>
 /// </list>
 /// </summary>
 public static unsafe class Gemm
 {
-    /// <summary>Below this many rows of X the packed path cannot amortise packing W; stream instead.</summary>
-    public const int SmallM = 8;
+    /// <summary>
+    /// Below this many rows of X the packed path cannot amortise packing (converting + transposing)
+    /// W, so stream W instead. Measured at N=K=4096 BF16, 2 threads: streaming wins up to M=16
+    /// (63 vs 55 GFLOP/s), the two meet around M=24, packing wins from M=32 (71 vs 67).
+    /// Settable for tuning/benchmarks; results are correct for any value.
+    /// </summary>
+    public static int SmallM { get; set; } = 16;
 
     // KC: a 16xKC B micro-panel (16 KB) stays in L1 while the 6xKC A panels stream past it.
     // MC: an MCxKC block of packed A (144 KB) stays in L2 across all B micro-panels of a chunk.

@@ -112,6 +112,7 @@ internal static unsafe class GemmKernel
     {
         int n = w.Rows, k = w.Cols;
         byte* d = w.Data;
+        int size = typeof(T) == typeof(F32Rows) ? 4 : 2;
         for (int q = 0; q < nc; q += NR)
         {
             float* panel = dst + (long)q * kc;
@@ -128,8 +129,19 @@ internal static unsafe class GemmKernel
                 int p8 = 0;
                 if (rows == 8)
                 {
-                    for (; p8 + 8 <= kc; p8 += 8)
+                    // W is read in 8 rows x kc segments that are K elements apart, too short and
+                    // scattered for the hardware prefetcher, so the packer was DRAM-latency bound:
+                    // prefetch the next 8 rows' segments (size lines per step covers them all).
+                    bool pfNext = r0 + 16 <= n;
+                    byte* next = d + ((long)(r0 + 8) * k + k0) * size;
+                    for (int s = 0; p8 + 8 <= kc; p8 += 8, s++)
                     {
+                        if (pfNext)
+                            for (int t = 0; t < size; t++)
+                            {
+                                int j = s * size + t;
+                                Sse.Prefetch0(next + (long)(j & 7) * k * size + (j >> 3) * 64);
+                            }
                         long e = (long)r0 * k + k0 + p8;
                         var v0 = T.Load8(d, e); var v1 = T.Load8(d, e + k);
                         var v2 = T.Load8(d, e + 2L * k); var v3 = T.Load8(d, e + 3L * k);
