@@ -52,7 +52,24 @@ public static class Program
             Console.WriteLine($"GEMV M=1 {g.N}x{g.K} {dt.Name()}: {g.GBps:F1} GB/s best, {g.MedianGBps:F1} median ({g.Microseconds:F0} us)");
         }
         if (gemv.Length > 0)
+        {
+            Console.WriteLine($"managed bytes allocated per call: GEMV 1x4096x4096 {AllocPerCall(1)}, GEMM 64x4096x4096 {AllocPerCall(64)}");
             Console.WriteLine($"plain parallel read of the same 90 MB: {GemmBenchmark.MeasureReadBandwidth():F1} GB/s");
+        }
         return 0;
+    }
+
+    private static long AllocPerCall(int m)
+    {
+        var owners = new List<IDisposable>();
+        var w = SyntheticWeights.Create("w", DType.BF16, new[] { 4096, 4096 }, 1, 1f, owners);
+        var x = new float[m * 4096];
+        var y = new float[m * 4096];
+        for (int i = 0; i < 3; i++) MatMul.Linear(x, m, w, default, y);
+        long a0 = GC.GetTotalAllocatedBytes(true);
+        for (int i = 0; i < 20; i++) MatMul.Linear(x, m, w, default, y);
+        long per = (GC.GetTotalAllocatedBytes(true) - a0) / 20;
+        foreach (var o in owners) o.Dispose();
+        return per;
     }
 }

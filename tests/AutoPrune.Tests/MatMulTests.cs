@@ -1,3 +1,4 @@
+using AutoPrune.Benchmarking;
 using AutoPrune.Tensors;
 
 namespace AutoPrune.Tests;
@@ -167,5 +168,47 @@ public class MatMulTests
         Assert.Throws<ArgumentException>(() => MatMul.Linear(new float[16], 2, w, default, new float[7]));
         Assert.Throws<ArgumentException>(() => MatMul.Linear(new float[16], 2, w, new float[3], new float[8]));
         foreach (var o in owners) o.Dispose();
+    }
+
+    [Fact]
+    public void SyntheticWeights_AreDeterministicAndRoundedToDType()
+    {
+        var owners = new List<IDisposable>();
+        var a = SyntheticWeights.Create("a", DType.F32, new[] { 3, 5 }, 7, 0.5f, owners).ToFloat32();
+        var b = SyntheticWeights.Create("b", DType.BF16, new[] { 3, 5 }, 7, 0.5f, owners).ToFloat32();
+        var h = SyntheticWeights.Create("h", DType.F16, new[] { 15 }, 7, 0.5f, owners).ToFloat32();
+        var again = SyntheticWeights.Create("c", DType.F32, new[] { 15 }, 7, 0.5f, owners).ToFloat32();
+        Assert.Equal(a, again);
+        for (int i = 0; i < a.Length; i++)
+        {
+            Assert.InRange(a[i], -0.5f, 0.5f);
+            Assert.Equal(Tensors.Convert.BF16ToF32(Tensors.Convert.F32ToBF16(a[i])), b[i]);
+            Assert.Equal((float)(Half)a[i], h[i]);
+        }
+        foreach (var o in owners) o.Dispose();
+        foreach (var o in owners) o.Dispose(); // idempotent
+    }
+
+    [Fact]
+    public void OpenBlas_IsOptional_AndAgreesWhenInstalled()
+    {
+        // CI has no OpenBLAS: TryLoad must just say why. Where it is installed, it must agree with us.
+        if (!OpenBlas.TryLoad(out var why))
+        {
+            Assert.False(string.IsNullOrEmpty(why));
+            Assert.Throws<InvalidOperationException>(() => OpenBlas.Sgemm(new float[4], 2, new float[4], 2, 2, new float[4]));
+            return;
+        }
+        Check(17, 33, 65, DType.F32, withBias: false, (x, m, w, b, y) => OpenBlas.Sgemm(x, m, w.AsF32Span(), w.Rows, w.Cols, y));
+    }
+
+    [Fact]
+    public void GemmBenchmark_ReportsPositiveRates()
+    {
+        var r = GemmBenchmark.MeasureGemm(20, 40, 24, DType.BF16, reps: 2);
+        Assert.True(r.Gflops > 0 && r.MedianGflops > 0);
+        Assert.Null(r.BlasGflops);
+        var g = GemmBenchmark.MeasureGemv(64, 96, DType.BF16, reps: 2);
+        Assert.True(g.GBps > 0);
     }
 }

@@ -36,8 +36,25 @@ public static unsafe class Gemm
     [ThreadStatic] private static float* t_packA;   // per calling thread: grows to the largest M*K seen
     [ThreadStatic] private static long t_packACap;
 
+    private static ParallelOptions s_options = new() { MaxDegreeOfParallelism = Environment.ProcessorCount };
+
     /// <summary>Worker threads used (ProcessorCount unless set lower, e.g. 1 for single-thread timing).</summary>
-    public static int MaxThreads { get; set; } = Environment.ProcessorCount;
+    public static int MaxThreads
+    {
+        get => s_options.MaxDegreeOfParallelism;
+        set => s_options = new ParallelOptions { MaxDegreeOfParallelism = Math.Max(1, value) };
+    }
+
+    /// <summary>
+    /// Frees the calling thread's packed-X buffer (it grows to the largest M x K this thread has
+    /// multiplied, e.g. 26 MB for 600 x 11008). Worker-side W panels are a fixed 256 KB per thread.
+    /// </summary>
+    public static void ReleaseThreadBuffers()
+    {
+        if (t_packA != null) NativeMemory.AlignedFree(t_packA);
+        t_packA = null;
+        t_packACap = 0;
+    }
 
     public static bool IsSupported => Fma.IsSupported && Avx2.IsSupported;
 
@@ -75,7 +92,7 @@ public static unsafe class Gemm
         float* pa = t_packA;
         nint xp = (nint)x, pap = (nint)pa;
         if (threads > 1 && kBlocks > 1 && (long)m * k >= 1 << 16)
-            Parallel.For(0, kBlocks, new ParallelOptions { MaxDegreeOfParallelism = threads }, pb =>
+            Parallel.For(0, kBlocks, s_options, pb =>
                 PackABlock((float*)xp, m, k, mPad, pb, (float*)pap));
         else
             for (int pb = 0; pb < kBlocks; pb++) PackABlock(x, m, k, mPad, pb, pa);
@@ -103,7 +120,7 @@ public static unsafe class Gemm
         }
         else
         {
-            Parallel.For(0, items, new ParallelOptions { MaxDegreeOfParallelism = threads }, it =>
+            Parallel.For(0, items, s_options, it =>
                 PackedItem(it, nChunks, nc, panelsPerGroup, m, mPad, w, (float*)pap, (float*)bp, (float*)yp));
         }
     }
@@ -170,7 +187,7 @@ public static unsafe class Gemm
         chunks = (n + rowsPer - 1) / rowsPer;
         if (chunks == 1) { GemvRange(x, m, w, bias, y, 0, n); return; }
         nint xp = (nint)x, yp = (nint)y, bp = (nint)bias;
-        Parallel.For(0, chunks, new ParallelOptions { MaxDegreeOfParallelism = threads }, c =>
+        Parallel.For(0, chunks, s_options, c =>
             GemvRange((float*)xp, m, w, (float*)bp, (float*)yp, c * rowsPer, Math.Min(n, (c + 1) * rowsPer)));
     }
 
