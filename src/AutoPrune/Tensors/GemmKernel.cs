@@ -183,14 +183,6 @@ internal static unsafe class GemmKernel
         }
     }
 
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    internal static float LoadElem(Weight w, long e) => w.DType switch
-    {
-        DType.F32 => ((float*)w.Data)[e],
-        DType.BF16 => Convert.BF16ToF32(((ushort*)w.Data)[e]),
-        _ => Convert.F16ToF32(((ushort*)w.Data)[e]),
-    };
-
     /// <summary>Rows r0..r7 (8 consecutive k each) -> 8 vectors of 8 rows at one k, stored stride apart.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static void Transpose8x8Store(Vector256<float> r0, Vector256<float> r1, Vector256<float> r2, Vector256<float> r3,
