@@ -143,6 +143,20 @@ public class MatMulTests
     }
 
     [Fact]
+    public void Linear_ConcurrentCallers_DoNotShareScratch()
+    {
+        // Packed-X buffers are pooled per concurrent call; different shapes at once must not collide.
+        var shapes = new[] { (40, 50, 300), (65, 33, 77), (20, 270, 260), (33, 17, 520) };
+        Parallel.For(0, 8, i =>
+        {
+            var (m, n, k) = shapes[i % shapes.Length];
+            Check(m, n, k, i % 2 == 0 ? DType.BF16 : DType.F32, withBias: i % 3 == 0);
+        });
+        Gemm.ReleaseBuffers();
+        Check(40, 50, 300, DType.F16, withBias: true);
+    }
+
+    [Fact]
     public void Portable_MatchesReference()
     {
         Check(5, 33, 65, DType.BF16, withBias: true, (x, m, w, b, y) => MatMul.LinearPortable(x, m, w, b, y));

@@ -33,8 +33,10 @@ public static unsafe class Gemm
     public const int KC = 256, MC = 144, NC = 256;
 
     [ThreadStatic] private static float* t_packB;   // per worker: KC*NC floats, 64-byte aligned
-    [ThreadStatic] private static float* t_packA;   // per calling thread: grows to the largest M*K seen
-    [ThreadStatic] private static long t_packACap;
+
+    // Packed-X buffers, rented per call from a small pool (one per concurrent caller) rather than
+    // per thread, so prefill run from many pool threads does not leave one large buffer on each.
+    private static readonly Stack<(nint Ptr, long Cap)> s_aPool = new();
 
     private static ParallelOptions s_options = new() { MaxDegreeOfParallelism = Environment.ProcessorCount };
 
@@ -46,14 +48,31 @@ public static unsafe class Gemm
     }
 
     /// <summary>
-    /// Frees the calling thread's packed-X buffer (it grows to the largest M x K this thread has
-    /// multiplied, e.g. 26 MB for 600 x 11008). Worker-side W panels are a fixed 256 KB per thread.
+    /// Frees the pooled packed-X buffers (each grows to the largest M x K it served, e.g. 26 MB for
+    /// 600 x 11008). Worker-side W panels are a fixed 256 KB per thread and are kept.
     /// </summary>
-    public static void ReleaseThreadBuffers()
+    public static void ReleaseBuffers()
     {
-        if (t_packA != null) NativeMemory.AlignedFree(t_packA);
-        t_packA = null;
-        t_packACap = 0;
+        lock (s_aPool)
+            while (s_aPool.Count > 0) NativeMemory.AlignedFree((void*)s_aPool.Pop().Ptr);
+    }
+
+    private static (nint Ptr, long Cap) RentA(long floats)
+    {
+        (nint Ptr, long Cap) b = default;
+        lock (s_aPool)
+            if (s_aPool.Count > 0) b = s_aPool.Pop();
+        if (b.Cap < floats)
+        {
+            if (b.Ptr != 0) NativeMemory.AlignedFree((void*)b.Ptr);
+            b = ((nint)NativeMemory.AlignedAlloc((nuint)(floats * sizeof(float)), 64), floats);
+        }
+        return b;
+    }
+
+    private static void ReturnA((nint Ptr, long Cap) b)
+    {
+        lock (s_aPool) s_aPool.Push(b);
     }
 
     public static bool IsSupported => Fma.IsSupported && Avx2.IsSupported;
@@ -76,20 +95,19 @@ public static unsafe class Gemm
 
     private static void Packed(float* x, int m, Weight w, float* bias, float* y)
     {
+        int mPad = (m + MR - 1) / MR * MR;
+        // Pack all of X once: block pb (K columns [pb*KC, ..)) holds mPad x kc in MR panels.
+        var buf = RentA((long)mPad * w.Cols);
+        try { PackedWith((float*)buf.Ptr, x, m, w, bias, y); }
+        finally { ReturnA(buf); }
+    }
+
+    private static void PackedWith(float* pa, float* x, int m, Weight w, float* bias, float* y)
+    {
         int n = w.Rows, k = w.Cols;
         int mPad = (m + MR - 1) / MR * MR;
         int kBlocks = (k + KC - 1) / KC;
         int threads = Math.Max(1, MaxThreads);
-
-        // Pack all of X once: block pb (K columns [pb*KC, ..)) holds mPad x kc in MR panels.
-        long need = (long)mPad * k;
-        if (t_packACap < need)
-        {
-            if (t_packA != null) NativeMemory.AlignedFree(t_packA);
-            t_packA = (float*)NativeMemory.AlignedAlloc((nuint)(need * sizeof(float)), 64);
-            t_packACap = need;
-        }
-        float* pa = t_packA;
         nint xp = (nint)x, pap = (nint)pa;
         if (threads > 1 && kBlocks > 1 && (long)m * k >= 1 << 16)
             Parallel.For(0, kBlocks, s_options, pb =>
