@@ -7,12 +7,33 @@ public static class MatMul
 {
     private const int RowBlock = 16;
 
+    /// <summary>
+    /// Y[M,N] = X[M,K]·W[N,K]ᵀ + bias, W kept in its file dtype. Uses the packed AVX2/FMA GEMM
+    /// (<see cref="Gemm"/>) when the CPU has it, else a portable dot-product loop.
+    /// </summary>
     public static void Linear(ReadOnlySpan<float> x, int m, Weight w, ReadOnlySpan<float> bias, Span<float> y)
     {
         int n = w.Rows, k = w.Cols;
-        if (x.Length < m * k) throw new ArgumentException($"x has {x.Length} elements, need {m}x{k} for {w.Name}");
-        if (y.Length < m * n) throw new ArgumentException($"y has {y.Length} elements, need {m}x{n} for {w.Name}");
+        if (m < 0) throw new ArgumentOutOfRangeException(nameof(m));
+        if (x.Length < (long)m * k) throw new ArgumentException($"x has {x.Length} elements, need {m}x{k} for {w.Name}");
+        if (y.Length < (long)m * n) throw new ArgumentException($"y has {y.Length} elements, need {m}x{n} for {w.Name}");
         if (!bias.IsEmpty && bias.Length != n) throw new ArgumentException($"bias has {bias.Length} elements, need {n}");
+        if (Gemm.IsSupported)
+        {
+            unsafe
+            {
+                fixed (float* px = x, py = y, pb = bias)
+                    Gemm.Run(px, m, w, bias.IsEmpty ? null : pb, py);
+            }
+            return;
+        }
+        LinearPortable(x, m, w, bias, y);
+    }
+
+    /// <summary>Portable path (no AVX2/FMA): widen 16 W rows at a time, dot with each X row.</summary>
+    internal static void LinearPortable(ReadOnlySpan<float> x, int m, Weight w, ReadOnlySpan<float> bias, Span<float> y)
+    {
+        int n = w.Rows, k = w.Cols;
         unsafe
         {
             fixed (float* px = x, py = y, pb = bias)

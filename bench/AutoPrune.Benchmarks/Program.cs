@@ -1,0 +1,75 @@
+using System.Globalization;
+using AutoPrune.Benchmarking;
+using AutoPrune.Tensors;
+using BenchmarkDotNet.Running;
+
+namespace AutoPrune.Benchmarks;
+
+/// <summary>
+/// `dotnet run -c Release -- --quick [--reps N] [--threads T]`: ours vs OpenBLAS (when installed) in one
+/// run, plus GEMV bandwidth. Anything else goes to BenchmarkDotNet (e.g. `--filter *Gemm*`).
+/// </summary>
+public static class Program
+{
+    public static int Main(string[] args)
+    {
+        if (args.Length > 0 && args[0] == "--quick") return Quick(args);
+        BenchmarkSwitcher.FromAssembly(typeof(Program).Assembly).Run(args);
+        return 0;
+    }
+
+    private static int Quick(string[] args)
+    {
+        string gemv = "BF16,F16,F32";
+        int reps = 5, threads = Environment.ProcessorCount;
+        string shapes = "576x4096x4096:F32,576x4096x4096:BF16,576x4096x4096:F16,576x11008x4096:F32,576x11008x4096:BF16,577x1024x1024:F32,16x4096x4096:BF16,8x4096x4096:BF16,4x4096x4096:BF16";
+        for (int i = 1; i < args.Length; i++)
+        {
+            if (args[i] == "--reps") reps = int.Parse(args[++i], CultureInfo.InvariantCulture);
+            else if (args[i] == "--threads") threads = int.Parse(args[++i], CultureInfo.InvariantCulture);
+            else if (args[i] == "--shapes") shapes = args[++i];
+            else if (args[i] == "--gemv") gemv = args[++i];
+            else if (args[i] == "--small-m") Gemm.SmallM = int.Parse(args[++i], CultureInfo.InvariantCulture);
+        }
+        Gemm.MaxThreads = threads;
+        bool blas = OpenBlas.TryLoad(out var why);
+        if (blas) OpenBlas.SetThreads(threads);
+        Console.WriteLine(blas ? $"OpenBLAS loaded, {threads} thread(s)" : $"no OpenBLAS: {why}");
+        Console.WriteLine($"{"M",5} {"N",6} {"K",6} {"dtype",5} {"GFLOP/s",8} {"median",8} {"BLAS",8} {"ratio",6}");
+        foreach (var spec in shapes.Split(',', StringSplitOptions.RemoveEmptyEntries))
+        {
+            var parts = spec.Split(':');
+            var d = parts[0].Split('x');
+            var dt = DTypes.Parse(parts[1]) ?? throw new ArgumentException(spec);
+            var r = GemmBenchmark.MeasureGemm(int.Parse(d[0]), int.Parse(d[1]), int.Parse(d[2]), dt, reps, blas);
+            Console.WriteLine($"{r.M,5} {r.N,6} {r.K,6} {dt.Name(),5} {r.Gflops,8:F1} {r.MedianGflops,8:F1} " +
+                $"{(r.BlasGflops is double b ? b.ToString("F1") : "-"),8} {(r.Ratio is double q ? q.ToString("P0") : "-"),6}");
+        }
+        foreach (var name in gemv.Split(',', StringSplitOptions.RemoveEmptyEntries))
+        {
+            var dt = DTypes.Parse(name) ?? throw new ArgumentException(name);
+            var g = GemmBenchmark.MeasureGemv(dtype: dt);
+            Console.WriteLine($"GEMV M=1 {g.N}x{g.K} {dt.Name()}: {g.GBps:F1} GB/s best, {g.MedianGBps:F1} median ({g.Microseconds:F0} us)");
+        }
+        if (gemv.Length > 0)
+        {
+            Console.WriteLine($"managed bytes allocated per call: GEMV 1x4096x4096 {AllocPerCall(1)}, GEMM 64x4096x4096 {AllocPerCall(64)}");
+            Console.WriteLine($"plain parallel read of the same 90 MB: {GemmBenchmark.MeasureReadBandwidth():F1} GB/s");
+        }
+        return 0;
+    }
+
+    private static long AllocPerCall(int m)
+    {
+        var owners = new List<IDisposable>();
+        var w = SyntheticWeights.Create("w", DType.BF16, new[] { 4096, 4096 }, 1, 1f, owners);
+        var x = new float[m * 4096];
+        var y = new float[m * 4096];
+        for (int i = 0; i < 3; i++) MatMul.Linear(x, m, w, default, y);
+        long a0 = GC.GetTotalAllocatedBytes(true);
+        for (int i = 0; i < 20; i++) MatMul.Linear(x, m, w, default, y);
+        long per = (GC.GetTotalAllocatedBytes(true) - a0) / 20;
+        foreach (var o in owners) o.Dispose();
+        return per;
+    }
+}
