@@ -14,6 +14,7 @@ public static class Cli
         Commands.EvalCommands.Eval(),
         Commands.EvalCommands.Sweep(),
         Commands.EvalCommands.Merge(),
+        Commands.BenchCommand.Create(),
     };
 
     /// <summary>Parses and runs; every error is one line on stderr and a non-zero exit code, never a stack trace

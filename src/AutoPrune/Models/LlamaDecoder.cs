@@ -100,6 +100,55 @@ public sealed class LlamaDecoder
         return Logits(h.AsSpan((n - 1) * d, d));
     }
 
+    /// <summary>
+    /// The decoder half of a LLaVA prefill: policy setup, pre-decoder selection on the projected image features,
+    /// merge at the image position, pruned decoder run, FLOPs accounting. <paramref name="vis"/> supplies the
+    /// vision tower's [CLS] attention and keys; <paramref name="feats"/> [N0, d] the projector output.
+    /// </summary>
+    public PrefillResult PrefillMultimodal(PromptTokens prompt, VisionOutput vis, float[] feats, int visionHidden, IPruningPolicy policy,
+        PrefillTrace trace, int reserveForDecode, Action<int, float[], int>? layerOutputs = null)
+    {
+        var tc = Config;
+        int d = tc.HiddenSize, n0 = vis.Tokens;
+        trace.VisualTokensIn = n0;
+        trace.TextTokens = prompt.TextTokens;
+        policy.Begin(new PruningSetup(n0, tc.NumHiddenLayers, prompt.TextTokens, d, tc.IntermediateSize, trace));
+
+        var visualIds = new int[n0];
+        for (int i = 0; i < n0; i++) visualIds[i] = i;
+        int nv = n0;
+        var pre = policy.BeforeDecoder(new PreDecoderContext
+        {
+            VisualTokens = n0, HiddenSize = d, Features = feats, ClsAttention = vis.ClsAttention,
+            VisionKeys = vis.Keys, VisionHiddenSize = visionHidden, Trace = trace,
+        });
+
+        int before = prompt.ImagePosition, after = prompt.Ids.Length - before - 1;
+        int capacity = before + n0 + after;
+        var h = new float[capacity * d];
+        Embed(prompt.Ids.AsSpan(0, before), h);
+        feats.AsSpan(0, n0 * d).CopyTo(h.AsSpan(before * d));
+        Embed(prompt.Ids.AsSpan(before + 1), h.AsSpan((before + n0) * d));
+        int n = capacity;
+        if (pre != null)
+        {
+            var positions = new int[capacity];
+            (n, nv) = ApplySelection(pre, h, n, positions, visualIds, before, n0, d, PositionMode.Compact);
+        }
+        trace.VisualTokensIntoDecoder = nv;
+
+        var cache = new KvCache(tc.NumHiddenLayers, KvDim);
+        var logits = Prefill(h, n, before, nv, visualIds, policy, cache, trace, reserveForDecode, layerOutputs);
+        // Pre-decoder pruning renumbers positions (the pruned sequence is what the decoder sees); decode
+        // in original mode continues from the decoder's input length then.
+        if (pre != null) cache.OriginalLength = n;
+
+        double unpruned = 0;
+        for (int l = 0; l < tc.NumHiddenLayers; l++) unpruned += Flops.DecoderLayer(capacity, d, tc.IntermediateSize);
+        trace.FlopsUnpruned = unpruned;
+        return new PrefillResult(logits, cache, trace, policy.Positions);
+    }
+
     /// <summary>Compacts h, positions and ids in place to prefix + kept + merged + suffix. Returns (n, visualCount).</summary>
     internal static (int, int) ApplySelection(VisualSelection sel, float[] h, int n, int[] positions, int[] visualIds,
         int visualStart, int visualCount, int d, PositionMode mode)

@@ -124,46 +124,9 @@ public sealed class LlavaModel : IDisposable
         var vis = Vision.Forward(pixels);
         var feats = Projector.Forward(vis.Features, vis.Tokens);
         trace.VisionMs = sw.Elapsed.TotalMilliseconds;
-        int n0 = vis.Tokens;
-        trace.VisualTokensIn = n0;
-        trace.TextTokens = prompt.TextTokens;
-        policy.Begin(new PruningSetup(n0, tc.NumHiddenLayers, prompt.TextTokens, d, tc.IntermediateSize, trace));
-
-        // Pre-decoder selection on the projector output.
-        var visualIds = new int[n0];
-        for (int i = 0; i < n0; i++) visualIds[i] = i;
-        int nv = n0;
-        var pre = policy.BeforeDecoder(new PreDecoderContext
-        {
-            VisualTokens = n0, HiddenSize = d, Features = feats, ClsAttention = vis.ClsAttention,
-            VisionKeys = vis.Keys, VisionHiddenSize = Config.Vision.HiddenSize, Trace = trace,
-        });
-
-        int before = prompt.ImagePosition, after = prompt.Ids.Length - before - 1;
-        int capacity = before + n0 + after;
-        var h = new float[capacity * d];
-        Decoder.Embed(prompt.Ids.AsSpan(0, before), h);
-        feats.CopyTo(h, before * d);
-        Decoder.Embed(prompt.Ids.AsSpan(before + 1), h.AsSpan((before + n0) * d));
-        int n = capacity;
-        if (pre != null)
-        {
-            var positions = new int[capacity];
-            (n, nv) = LlamaDecoder.ApplySelection(pre, h, n, positions, visualIds, before, n0, d, PositionMode.Compact);
-        }
-        trace.VisualTokensIntoDecoder = nv;
-
-        var cache = new KvCache(tc.NumHiddenLayers, Decoder.KvDim);
-        var logits = Decoder.Prefill(h, n, before, nv, visualIds, policy, cache, trace, reserveForDecode, layerOutputs);
-        // Pre-decoder pruning renumbers positions (the pruned sequence is what the decoder sees); decode
-        // in original mode continues from the decoder's input length then.
-        if (pre != null) cache.OriginalLength = n;
-
-        double unpruned = 0;
-        for (int l = 0; l < tc.NumHiddenLayers; l++) unpruned += Flops.DecoderLayer(capacity, d, tc.IntermediateSize);
-        trace.FlopsUnpruned = unpruned;
+        var result = Decoder.PrefillMultimodal(prompt, vis, feats, Config.Vision.HiddenSize, policy, trace, reserveForDecode, layerOutputs);
         trace.PrefillMs = sw.Elapsed.TotalMilliseconds;
-        return new PrefillResult(logits, cache, trace, policy.Positions);
+        return result;
     }
 
     public void Dispose() => Weights.Dispose();
