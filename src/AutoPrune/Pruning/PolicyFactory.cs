@@ -17,6 +17,13 @@ public static class PolicyFactory
     private static readonly Dictionary<string, Func<PolicyOptions, IPruningPolicy>> Registry = new(StringComparer.OrdinalIgnoreCase)
     {
         ["none"] = _ => new NoPruning(),
+        ["fastv"] = o => new FastV(o),
+        ["pdrop"] = o => new PDrop(o),
+        ["fastervlm"] = o => new FasterVlm(o),
+        ["visionzip"] = o => new VisionZip(o),
+        ["divprune"] = o => new DivPrune(o),
+        ["random"] = o => new RandomPruning(o),
+        ["uniform"] = o => new UniformPruning(o),
     };
 
     public static IReadOnlyCollection<string> Names => Registry.Keys;
