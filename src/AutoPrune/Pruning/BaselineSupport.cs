@@ -163,30 +163,10 @@ internal static class LayerSchedule
     public static string Fmt(double v) => v.ToString("0.###", CultureInfo.InvariantCulture);
 }
 
-/// <summary>Score ranking without LINQ: stable (ties go to the lower index) so selections are deterministic.</summary>
-internal static class Ranking
+/// <summary>Attention scores the baselines rank by (ranking itself: <see cref="Ranking"/>).</summary>
+internal static class BaselineScores
 {
-    /// <summary>Indices of the <paramref name="k"/> highest scores, returned in ascending index order.</summary>
-    public static int[] TopKInOrder(ReadOnlySpan<float> scores, int k)
-    {
-        var top = TopKByScore(scores, k);
-        Array.Sort(top);
-        return top;
-    }
-
-    /// <summary>Indices of the <paramref name="k"/> highest scores, best first.</summary>
-    public static int[] TopKByScore(ReadOnlySpan<float> scores, int k)
-    {
-        int n = scores.Length;
-        k = Math.Clamp(k, 0, n);
-        var idx = new int[n];
-        for (int i = 0; i < n; i++) idx[i] = i;
-        var s = scores.ToArray();
-        Array.Sort(idx, (a, b) => s[a] != s[b] ? s[b].CompareTo(s[a]) : a.CompareTo(b));
-        return idx[..k];
-    }
-
-    /// <summary>Head-mean attention of one query row to every current visual token.</summary>
+    /// <summary>Head-mean attention of the last prompt token to every current visual token.</summary>
     public static float[] LastRowVisualAttention(LayerContext ctx)
     {
         var cols = ctx.VisualRows();

@@ -56,6 +56,6 @@ public sealed class FastV : IPruningPolicy
     public VisualSelection? AfterLayer(LayerContext ctx)
     {
         if (ctx.Layer != _layer || _keep >= ctx.VisualCount) return null;
-        return new VisualSelection(Ranking.TopKInOrder(Ranking.LastRowVisualAttention(ctx), _keep));
+        return new VisualSelection(Ranking.TopKInOrder(BaselineScores.LastRowVisualAttention(ctx), _keep));
     }
 }

@@ -94,6 +94,6 @@ public sealed class PDrop : IPruningPolicy
     {
         int stage = Array.IndexOf(_starts, ctx.Layer + 1);
         if (stage < 0 || _counts[stage] >= ctx.VisualCount) return null;
-        return new VisualSelection(Ranking.TopKInOrder(Ranking.LastRowVisualAttention(ctx), _counts[stage]));
+        return new VisualSelection(Ranking.TopKInOrder(BaselineScores.LastRowVisualAttention(ctx), _counts[stage]));
     }
 }
