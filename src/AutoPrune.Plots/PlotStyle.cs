@@ -30,6 +30,10 @@ internal static class PlotStyle
         return plt;
     }
 
+    /// <summary>Layer axes: whole numbers only.</summary>
+    public static void IntegerTicks(Plot plt) =>
+        plt.Axes.Bottom.TickGenerator = new ScottPlot.TickGenerators.NumericAutomatic { IntegerTicksOnly = true };
+
     public static void Save(Plot plt, string path)
     {
         var dir = Path.GetDirectoryName(Path.GetFullPath(path));

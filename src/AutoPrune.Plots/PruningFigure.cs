@@ -19,7 +19,7 @@ public sealed class PruningFigure
     public const int TargetWidth = 1200;
     /// <summary>Dropped pixels are multiplied by this.</summary>
     public const float DropFactor = 0.3f;
-    private const int Margin = 16, Gap = 8, HeaderHeight = 46, RowLabelHeight = 26, PanelTitleHeight = 22, RowGap = 14, MinPanel = 96;
+    private const int Margin = 16, Gap = 8, HeaderHeight = 46, RowLabelHeight = 26, PanelTitleHeight = 38, RowGap = 14, MinPanel = 96;
 
     public RgbImage Crop { get; }
     /// <summary>Visual tokens per side of the grid (config.Vision.PatchesPerSide).</summary>
@@ -99,15 +99,15 @@ public sealed class PruningFigure
         return (_srcX[x - p.Left], _srcY[y - p.Top]);
     }
 
-    /// <summary>"layer 3: 58 tokens + 6 merged".</summary>
-    public string PanelTitle(int row, int col)
+    /// <summary>Two title lines of a panel: ("layer 3", "58 tokens + 6 merged") or the depth panel's.</summary>
+    public (string Head, string Detail) PanelTitle(int row, int col)
     {
         var t = Runs[row].Trace;
-        if (col == Layers.Count) return $"depth: layers kept (of {t.VisualIdsPerLayer.Length})";
+        if (col == Layers.Count) return ("depth", $"layers kept, of {t.VisualIdsPerLayer.Length}");
         int l = Layers[col];
         var ids = t.VisualIdsPerLayer[l];
         int merged = ids.Count(i => i >= t.VisualTokensIn);
-        return $"layer {l}: {ids.Length - merged} tokens" + (merged > 0 ? $" + {merged} merged" : "");
+        return ($"layer {l}", $"{ids.Length - merged} tokens" + (merged > 0 ? $" + {merged} merged" : ""));
     }
 
     /// <summary>Layers (of the trace) that processed each grid token.</summary>
@@ -128,6 +128,7 @@ public sealed class PruningFigure
         using var titleFont = Drawing.Font(20, bold: true);
         using var labelFont = Drawing.Font(15, bold: true);
         using var panelFont = Drawing.Font(13);
+        using var panelHeadFont = Drawing.Font(14, bold: true);
         Drawing.Text(canvas, Title, Margin, 10, titleFont, SKColors.Black, Width - 2 * Margin - (DepthPanel ? 260 : 0));
         if (DepthPanel) DrawColorBar(canvas, panelFont);
 
@@ -140,7 +141,9 @@ public sealed class PruningFigure
             for (int col = 0; col < Columns; col++)
             {
                 var r = PanelRect(row, col);
-                Drawing.Text(canvas, PanelTitle(row, col), r.Left, r.Top - PanelTitleHeight + 3, panelFont, SKColors.Black, PanelWidth);
+                var (head, detail) = PanelTitle(row, col);
+                Drawing.Text(canvas, head, r.Left, r.Top - PanelTitleHeight + 2, panelHeadFont, SKColors.Black, PanelWidth);
+                Drawing.Text(canvas, detail, r.Left, r.Top - PanelTitleHeight + 19, panelFont, new SKColor(0x40, 0x40, 0x40), PanelWidth);
                 if (col < Layers.Count)
                 {
                     Array.Clear(cells);
@@ -170,7 +173,23 @@ public sealed class PruningFigure
                 float f = k ? 1f : DropFactor;
                 bmp.SetPixel(r.Left + x, r.Top + y, new SKColor((byte)(px[s] * f), (byte)(px[s + 1] * f), (byte)(px[s + 2] * f)));
             }
+        // Outline: the outermost pixel ring of a kept cell, on sides facing a dropped cell, so kept regions stand out on dark images.
+        for (int y = 0; y < PanelHeight; y++)
+            for (int x = 0; x < PanelWidth; x++)
+            {
+                int cx = _cellX[x], cy = _cellY[y];
+                if (!kept[cy * GridSide + cx]) continue;
+                bool Dropped(int nx, int ny) => nx >= 0 && ny >= 0 && nx < GridSide && ny < GridSide && !kept[ny * GridSide + nx];
+                bool edge = (x == 0 || _cellX[x - 1] != cx) && Dropped(cx - 1, cy)
+                            || (x == PanelWidth - 1 || _cellX[x + 1] != cx) && Dropped(cx + 1, cy)
+                            || (y == 0 || _cellY[y - 1] != cy) && Dropped(cx, cy - 1)
+                            || (y == PanelHeight - 1 || _cellY[y + 1] != cy) && Dropped(cx, cy + 1);
+                if (edge) bmp.SetPixel(r.Left + x, r.Top + y, OutlineColor);
+            }
     }
+
+    /// <summary>Kept regions are outlined with this color where they border dropped tokens.</summary>
+    public static readonly SKColor OutlineColor = new(255, 214, 0);
 
     private void DrawDepth(SKBitmap bmp, SKRectI r, int[] layersKept, int numLayers)
     {

@@ -50,6 +50,7 @@ public static class RetentionCurvePlot
             }
         }
         plt.Axes.SetLimitsX(-0.5, maxLayer + 0.5);
+        PlotStyle.IntegerTicks(plt);
         plt.Axes.SetLimitsY(0, 1.05);
         plt.ShowLegend(Alignment.UpperRight);
         PlotStyle.Save(plt, path);

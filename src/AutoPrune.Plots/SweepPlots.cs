@@ -34,26 +34,34 @@ public static class SweepPlots
         var plt = PlotStyle.New($"{baseline.Benchmark}: accuracy vs prefill FLOPs reduction (n = {baseline.N})",
             "prefill FLOPs reduction (%)", $"accuracy (%, {baseline.Scorer})");
         var policies = PolicyOrder(pruned.Select(p => p.Policy));
-        double yMin = double.MaxValue, yMax = double.MinValue, xMax = 0;
-        foreach (var (policy, ci) in policies.Select((p, i) => (p, i)))
+        var series = policies.Select((policy, ci) => (policy, ci, pts: pruned.Where(p => p.Policy == policy && p.Accuracy is not null).OrderBy(p => p.FlopsReduction).ToList()))
+            .Where(s => s.pts.Count > 0).ToList();
+        var all = series.SelectMany(s => s.pts).ToList();
+        double yMin = all.Count > 0 ? all.Min(p => p.Accuracy!.Value) : double.MaxValue, yMax = all.Count > 0 ? all.Max(p => p.Accuracy!.Value) : double.MinValue;
+        double xMax = all.Count > 0 ? all.Max(p => p.FlopsReduction) : 0;
+        double ySpan = Math.Max(1, (baseline.Accuracy is double b0 ? Math.Max(yMax, b0) - Math.Min(yMin, b0) : yMax - yMin)), xSpan = Math.Max(10, xMax);
+        var placed = new List<(double X, double Y, int Slot)>();
+        foreach (var (policy, ci, pts) in series)
         {
-            var pts = pruned.Where(p => p.Policy == policy && p.Accuracy is not null).OrderBy(p => p.FlopsReduction).ToList();
-            if (pts.Count == 0) continue;
             var xs = pts.Select(p => p.FlopsReduction).ToArray();
             var ys = pts.Select(p => p.Accuracy!.Value).ToArray();
-            var sc = plt.Add.Scatter(xs, ys, PlotStyle.Pick(ci));
+            var color = PlotStyle.Pick(ci);
+            var sc = plt.Add.Scatter(xs, ys, color.WithAlpha(0.85));
             sc.LineWidth = 2.5f;
-            sc.MarkerSize = 9;
+            sc.MarkerSize = 11 - 1.5f * (ci % 4);   // later policies draw smaller markers over earlier ones, so coinciding points stay visible
+            sc.MarkerShape = Markers[ci % Markers.Length];
             sc.LegendText = policy;
             for (int i = 0; i < pts.Count; i++)
             {
+                // Labels of nearby points stack upwards instead of overprinting.
+                int slot = placed.Where(p => Math.Abs(p.X - xs[i]) < 0.04 * xSpan && Math.Abs(p.Y - ys[i]) < 0.04 * ySpan).Select(p => p.Slot + 1).DefaultIfEmpty(0).Max();
+                placed.Add((xs[i], ys[i], slot));
                 var txt = plt.Add.Text("T=" + (pts[i].Budget ?? "?"), xs[i], ys[i]);
                 txt.LabelFontSize = 12;
-                txt.LabelFontColor = PlotStyle.Pick(ci);
-                txt.LabelOffsetX = 6;
-                txt.LabelOffsetY = -18;
+                txt.LabelFontColor = color;
+                txt.LabelOffsetX = 7;
+                txt.LabelOffsetY = -20 - 15 * slot;
             }
-            yMin = Math.Min(yMin, ys.Min()); yMax = Math.Max(yMax, ys.Max()); xMax = Math.Max(xMax, xs.Max());
         }
         if (baseline.Accuracy is double ba)
         {
@@ -109,8 +117,9 @@ public static class SweepPlots
             yMax = Math.Max(yMax, mean.Max());
         }
         plt.Axes.SetLimitsX(-0.5, maxLen - 0.5);
+        PlotStyle.IntegerTicks(plt);
         plt.Axes.SetLimitsY(0, yMax * 1.08);
-        plt.ShowLegend(Alignment.UpperRight);
+        plt.ShowLegend(Edge.Right);
         PlotStyle.Save(plt, path);
         return true;
     }
@@ -129,6 +138,8 @@ public static class SweepPlots
             }
         return sum.Select((s, l) => s / count[l]).ToArray();
     }
+
+    private static readonly MarkerShape[] Markers = [MarkerShape.FilledCircle, MarkerShape.FilledSquare, MarkerShape.FilledTriangleUp, MarkerShape.FilledDiamond, MarkerShape.FilledTriangleDown];
 
     private static bool IsUnpruned(EvalResult r) => r.Policy.Equals("none", StringComparison.OrdinalIgnoreCase) && r.Budget is null;
 

@@ -21,7 +21,7 @@ public static class TokensPerLayerPlot
         if (budget is double b)
         {
             var bl = plt.Add.HorizontalLine(b, 2, Colors.Black, LinePattern.Dashed);
-            bl.LegendText = $"budget T = {TraceKeys.Fmt(b)} (mean per layer)";
+            bl.LegendText = $"budget T = {b.ToString("G6", System.Globalization.CultureInfo.InvariantCulture)} (mean per layer)";
         }
 
         for (int i = 0; i < runs.Count; i++)
@@ -32,7 +32,8 @@ public static class TokensPerLayerPlot
             var xs = Enumerable.Range(0, ys.Length).Select(l => (double)l).ToArray();
             var sc = plt.Add.Scatter(xs, ys, color);
             sc.LineWidth = 2.5f;
-            sc.MarkerSize = 7;
+            sc.MarkerSize = 8 - 2 * (i % 2);
+            sc.LinePattern = PlotStyle.Patterns[i % PlotStyle.Patterns.Length];   // identical runs stay distinguishable
             var extra = TraceKeys.Summary(t);
             sc.LegendText = $"{Short(runs[i].Label)}: mean {t.MeanVisualTokens:F1}" + (extra.Length > 0 ? $" ({extra})" : "");
             foreach (var (key, values) in TraceKeys.TokenCurves(t))
@@ -45,7 +46,9 @@ public static class TokensPerLayerPlot
             }
         }
         plt.Axes.SetLimitsX(-0.5, Math.Max(1, layers - 0.5));
-        plt.Axes.SetLimitsY(0, n0 * 1.08);
+        PlotStyle.IntegerTicks(plt);
+        // Headroom above N0 for the legend.
+        plt.Axes.SetLimitsY(0, n0 * (1.1 + 0.05 * (2 + runs.Sum(r => 1 + TraceKeys.TokenCurves(r.Trace).Count()))));
         plt.ShowLegend(Alignment.UpperRight);
         PlotStyle.Save(plt, path);
     }
