@@ -28,6 +28,7 @@ public static class AskCommand
         {
             question, image, model, weights, maxNew, temperature, topP, seed, pad, policy, budget, settings, positions, json, trace,
         };
+        foreach (var f in PolicyOptionsCli.SettingFlags()) cmd.Options.Add(f);
         cmd.SetAction(r =>
         {
             var q = r.GetValue(question)!;

@@ -31,6 +31,7 @@ public static class ExplainCommand
         {
             image, question, compare, policy, budget, settings, positions, outDir, layers, model, weights, maxNew, pad,
         };
+        foreach (var f in PolicyOptionsCli.SettingFlags()) cmd.Options.Add(f);
         cmd.SetAction(r =>
         {
             var questions = new List<string> { r.GetValue(question)! };

@@ -129,7 +129,8 @@ public sealed class LlamaDecoder
             vpos[i] = positions[r];
             vid[i] = visualIds[sel.Keep[i]];
         }
-        int nextId = 0;
+        // Merged tokens get fresh ids ≥ N0 (the id array is allocated with N0 slots), never an original token's id.
+        int nextId = visualIds.Length;
         for (int i = 0; i < visualCount; i++) nextId = Math.Max(nextId, visualIds[i] + 1);
         for (int g = 0; g < merged; g++)
         {

@@ -17,6 +17,7 @@ public static class PolicyFactory
     private static readonly Dictionary<string, Func<PolicyOptions, IPruningPolicy>> Registry = new(StringComparer.OrdinalIgnoreCase)
     {
         ["none"] = _ => new NoPruning(),
+        [AutoPrunePolicy.PolicyName] = o => new AutoPrunePolicy(o),
         ["fastv"] = o => new FastV(o),
         ["pdrop"] = o => new PDrop(o),
         ["fastervlm"] = o => new FasterVlm(o),

@@ -96,6 +96,21 @@ public sealed class ExplainCommandTests
     }
 
     [Fact]
+    public void AutoPruneWritesItsRetentionCurve()
+    {
+        var (dir, stdout, trace) = Explain("--policy", "autoprune", "--budget", "64", "--compare-question", "How many shapes are there?");
+        Assert.DoesNotContain("no retention_curve.png", stdout);
+        using var bmp = PlotTestSupport.DecodePng(Path.Combine(dir, "retention_curve.png"));
+        Assert.Equal(1200, bmp.Width);
+        Assert.True(trace.TryGetProperty("k", out _));
+        Assert.Equal(8, trace.GetProperty("retention_curve").GetArrayLength());
+        Assert.Contains("k=", stdout);                                   // MI / k summary per question
+        // Every layer's ids are what it processed: counts agree with visual_tokens_per_layer.
+        var counts = trace.GetProperty("visual_tokens_per_layer").EnumerateArray().Select(e => e.GetInt32()).ToArray();
+        Assert.Equal(counts, Ids(trace).Select(l => l.Length));
+    }
+
+    [Fact]
     public void MergedTokensAreCountedInTheTrace()
     {
         var (_, _, trace) = Explain("--policy", "test-merge");

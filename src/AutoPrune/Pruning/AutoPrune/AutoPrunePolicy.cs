@@ -1,0 +1,226 @@
+using System.Globalization;
+
+namespace AutoPrune.Pruning;
+
+/// <summary>
+/// AutoPrune — "Each Complexity Deserves a Pruning Policy" (NeurIPS 2025), official code AutoLab-SAI-SJTU/AutoPrune.
+/// Pruning inside the decoder with a schedule that adapts to the question (DESIGN §5):
+/// <list type="number">
+/// <item>After layer 0: MI0 = Σheads MI(text→visual attention) / n_text; score = [CLS] attention
+///   + 0.3·MI0·(mean over heads and text rows of the attention); keep the top min(floor(2.5T), N0) in original order.</item>
+/// <item>After layer 1: MI1 from layer-1 attention (text rows × preselected tokens) → slope k = max(k0 − γ·MI1, 0) of the
+///   logistic curve keep(l) = 0.75/(1+exp(k(l−(x0+k)))); bisection finds the scale s so the budget is met (<see cref="BudgetSolver"/>).</item>
+/// <item>After each layer l ≥ 1: rank by attention (mean over heads and text rows after the image), keep the top
+///   ceil((N1−1)·min(1, s·keep(l))) in current order, recycle the best 30% of the dropped ones (<see cref="TokenRecycling"/>).</item>
+/// </list>
+/// Settings (PolicyOptions.Settings / CLI flags): x0 = 14.9 (given for 32 layers, scaled ×L/32), k0 = 0.4, gamma = 0.2,
+/// budget-mode = faithful | strict, recycle = true, mi-norm = sum | mean | mean-per-text (how MI1 is normalized).
+/// Budget default: round(64·N0/576), the paper's 64-of-576 operating point (28 for 256 tokens); in strict mode a default
+/// below the lowest feasible mean is raised to it with a trace note (an explicit infeasible budget is refused).
+/// Positions: compact by default, as the official code.
+/// Differences from the official code: MI in double (official fp16); budget-mode strict (ours) besides faithful;
+/// the solver returns the closest scale seen (official: last midpoint); no pruning after the last layer (its output
+/// only feeds the final norm; faithful accounting still counts that layer's planned count as the official does);
+/// a budget ≥ N0 disables pruning entirely (the official formula would still drop one token per layer);
+/// deterministic tie-breaks in ranking and clustering.
+/// </summary>
+public sealed class AutoPrunePolicy : IPruningPolicy
+{
+    public const string PolicyName = "autoprune";
+    public const double ClsMiWeight = 0.3;
+
+    public string Name => PolicyName;
+    public PositionMode Positions { get; }
+    public double? Budget { get; }
+    public double X0At32 { get; }
+    public double K0 { get; }
+    public double Gamma { get; }
+    public BudgetMode Mode { get; }
+    public bool Recycle { get; }
+    public MiNormalization MiNorm { get; }
+
+    // Per-prefill state.
+    private Accounting.PrefillTrace? _trace;
+    private int _n0, _layers;
+    private double _target;
+    private bool _disabled;
+    private int _preselect;
+    private float[]? _cls;
+    private RetentionCurve? _curve;
+    private BudgetPlan? _plan;
+
+    public AutoPrunePolicy(PolicyOptions options)
+    {
+        Budget = options.Budget;
+        Positions = options.Positions ?? PositionMode.Compact;
+        var s = options.Settings;
+        foreach (var key in s.Keys)
+            if (Array.IndexOf(SettingNames, key.ToLowerInvariant()) < 0)
+                throw new PruningOptionException($"autoprune: unknown setting '{key}' (known: {string.Join(", ", SettingNames)})");
+        X0At32 = Number(s, "x0", RetentionCurve.DefaultX0At32, 0, 1000, exclusiveMin: true);
+        K0 = Number(s, "k0", 0.4, 0, 100);
+        Gamma = Number(s, "gamma", 0.2, 0, 1000);
+        Mode = Get(s, "budget-mode")?.ToLowerInvariant() switch
+        {
+            null or "faithful" => BudgetMode.Faithful,
+            "strict" => BudgetMode.Strict,
+            var v => throw new PruningOptionException($"autoprune: budget-mode must be faithful or strict, got '{v}'"),
+        };
+        Recycle = Get(s, "recycle")?.ToLowerInvariant() switch
+        {
+            null or "true" or "1" or "yes" or "on" => true,
+            "false" or "0" or "no" or "off" => false,
+            var v => throw new PruningOptionException($"autoprune: recycle must be true or false, got '{v}'"),
+        };
+        MiNorm = Get(s, "mi-norm")?.ToLowerInvariant() switch
+        {
+            null or "sum" => MiNormalization.Sum,
+            "mean" => MiNormalization.Mean,
+            "mean-per-text" => MiNormalization.MeanPerText,
+            var v => throw new PruningOptionException($"autoprune: mi-norm must be sum, mean or mean-per-text, got '{v}'"),
+        };
+    }
+
+    public static readonly string[] SettingNames = ["x0", "k0", "gamma", "budget-mode", "recycle", "mi-norm"];
+
+    /// <summary>The default budget for N0 visual tokens: the paper's 64 of 576, rounded.</summary>
+    public static double DefaultBudget(int n0) => Math.Max(1, Math.Round(64.0 * n0 / 576.0));
+
+    public void Begin(PruningSetup setup)
+    {
+        _trace = setup.Trace;
+        _n0 = setup.VisualTokens;
+        _layers = setup.DecoderLayers;
+        _cls = null; _curve = null; _plan = null;
+        _target = Budget ?? DefaultBudget(_n0);
+        if (Mode == BudgetMode.Strict && Budget == null && _target < BudgetSolver.MinStrictBudget(_n0, _layers))
+        {
+            double raised = Math.Ceiling(BudgetSolver.MinStrictBudget(_n0, _layers));
+            _trace.Notes.Add($"default budget {_target:G6} is below the lowest strict budget; using {raised:G6}");
+            _target = raised;
+        }
+        _trace.Budget = _target;
+        _disabled = _target >= _n0 || _layers < 2;
+        if (_disabled)
+        {
+            _trace.Notes.Add("budget ≥ visual tokens: no pruning");
+            return;
+        }
+        _preselect = BudgetSolver.Preselection(_n0, _layers, _target, Mode, Recycle);   // throws for an infeasible strict budget
+        _trace.Values["preselected"] = _preselect;
+        _trace.Values["x0"] = RetentionCurve.ScaleX0(X0At32, _layers);
+    }
+
+    public VisualSelection? BeforeDecoder(PreDecoderContext ctx)
+    {
+        _cls = ctx.ClsAttention.ToArray();
+        return null;
+    }
+
+    public VisualSelection? AfterLayer(LayerContext ctx)
+    {
+        if (_disabled || ctx.VisualCount == 0) return null;
+        var textRows = ctx.TextRowsAfterImage();
+        var visRows = ctx.VisualRows();
+        int nText = textRows.Length, nVis = visRows.Length;
+        var att = ctx.AttentionPerHead(textRows, visRows);
+        var meanAtt = MeanTextAttention(att, ctx.Heads, nText, nVis);
+
+        if (ctx.Layer == 0) return Preselect(ctx, att, meanAtt, nText, nVis);
+
+        if (ctx.Layer == 1 || _plan == null) Plan(ctx, att, nText, nVis);
+        return Prune(ctx, meanAtt);
+    }
+
+    /// <summary>Step 0: [CLS] attention + 0.3·MI0·text attention, top N1 in original order.</summary>
+    private VisualSelection? Preselect(LayerContext ctx, float[] att, float[] meanAtt, int nText, int nVis)
+    {
+        double mi0 = nText == 0 ? 0 : MutualInformation.SumOverHeads(att, ctx.Heads, nText, nVis) / nText;
+        _trace!.Values["mi0"] = mi0;
+        if (_cls == null || _cls.Length != nVis)
+            throw new InvalidOperationException("autoprune needs the vision [CLS] attention of every visual token before layer 0");
+        var score = new float[nVis];
+        for (int v = 0; v < nVis; v++) score[v] = (float)(_cls[v] + ClsMiWeight * mi0 * meanAtt[v]);
+        int p = Math.Min(_preselect, nVis);
+        return p == nVis ? null : new VisualSelection(Ranking.TopKInOrder(score, p));
+    }
+
+    /// <summary>Step 1: MI1 → slope k → curve → scale s for the budget.</summary>
+    private void Plan(LayerContext ctx, float[] att, int nText, int nVis)
+    {
+        double mi1Sum = MutualInformation.SumOverHeads(att, ctx.Heads, nText, nVis);
+        double mi1 = MutualInformation.Normalize(mi1Sum, MiNorm, ctx.Heads, nText);
+        double k = Math.Max(K0 - Gamma * mi1, 0);
+        _curve = new RetentionCurve(k, RetentionCurve.ScaleX0(X0At32, _layers));
+        _plan = BudgetSolver.Solve(_n0, _layers, nVis, _curve, _target, Recycle, Mode);
+        var t = _trace!;
+        t.Values["mi1"] = mi1;
+        t.Values["mi1_sum"] = mi1Sum;
+        t.Values["k"] = k;
+        t.Values["scale"] = _plan.Scale;
+        t.Values["budget_mean_accounted"] = _plan.AccountedMean;
+        t.Values["budget_reached"] = _plan.Reached ? 1 : 0;
+        var curve = new double[_layers];
+        for (int l = 0; l < _layers; l++) curve[l] = _curve.Keep(l);
+        t.Curves["retention_curve"] = curve;
+        t.Curves["planned_visual_tokens"] = Array.ConvertAll(_plan.Processed, v => (double)v);
+        if (!_plan.Reached)
+            t.Notes.Add($"budget {_target:G6} not met exactly: {Mode.ToString().ToLowerInvariant()} mean {_plan.AccountedMean:G6}");
+    }
+
+    /// <summary>Steps 2-3: keep the top ceil((N1−1)·min(1, s·keep(l))) in current order, recycle the dropped.</summary>
+    private VisualSelection? Prune(LayerContext ctx, float[] meanAtt)
+    {
+        int l = ctx.Layer, current = ctx.VisualCount;
+        int keepN = BudgetSolver.KeepCount(_plan!.Preselected, _plan.Scale, _curve!.Keep(l), current, BudgetSolver.MinKeep(Mode));
+        if (keepN == current) return null;
+        var keep = Ranking.TopKInOrder(meanAtt, keepN);
+        int[][]? merge = null;
+        if (Recycle)
+        {
+            var dropped = new int[current - keepN];
+            int di = 0, ki = 0;
+            for (int v = 0; v < current; v++)
+            {
+                if (ki < keep.Length && keep[ki] == v) { ki++; continue; }
+                dropped[di++] = v;
+            }
+            merge = TokenRecycling.Recycle(ctx, dropped, meanAtt);
+        }
+        return new VisualSelection(keep, merge);
+    }
+
+    /// <summary>Mean over heads and text rows of [heads, nText, nVis] → [nVis].</summary>
+    internal static float[] MeanTextAttention(float[] perHead, int heads, int nText, int nVis)
+    {
+        var acc = new double[nVis];
+        int block = nText * nVis;
+        for (int h = 0; h < heads; h++)
+            for (int r = 0; r < nText; r++)
+            {
+                var row = perHead.AsSpan(h * block + r * nVis, nVis);
+                for (int v = 0; v < nVis; v++) acc[v] += row[v];
+            }
+        var mean = new float[nVis];
+        double inv = 1.0 / Math.Max(1, heads * nText);
+        for (int v = 0; v < nVis; v++) mean[v] = (float)(acc[v] * inv);
+        return mean;
+    }
+
+    private static string? Get(IReadOnlyDictionary<string, string> s, string name)
+    {
+        foreach (var (k, v) in s) if (string.Equals(k, name, StringComparison.OrdinalIgnoreCase)) return v;
+        return null;
+    }
+
+    private static double Number(IReadOnlyDictionary<string, string> s, string name, double def, double min, double max, bool exclusiveMin = false)
+    {
+        var text = Get(s, name);
+        if (text == null) return def;
+        if (!double.TryParse(text, NumberStyles.Float, CultureInfo.InvariantCulture, out var v) || !double.IsFinite(v))
+            throw new PruningOptionException($"autoprune: {name} must be a number, got '{text}'");
+        if ((exclusiveMin ? v <= min : v < min) || v > max)
+            throw new PruningOptionException($"autoprune: {name} must be in {(exclusiveMin ? "(" : "[")}{min.ToString(CultureInfo.InvariantCulture)}, {max.ToString(CultureInfo.InvariantCulture)}], got {text}");
+        return v;
+    }
+}
