@@ -143,6 +143,7 @@ public sealed class PruningFigure
                 var r = PanelRect(row, col);
                 var (head, detail) = PanelTitle(row, col);
                 Drawing.Text(canvas, head, r.Left, r.Top - PanelTitleHeight + 2, panelHeadFont, SKColors.Black, PanelWidth);
+                if (panelFont.MeasureText(detail) > PanelWidth) detail = detail.Replace(" tokens", "");   // "33 + 2 merged"
                 Drawing.Text(canvas, detail, r.Left, r.Top - PanelTitleHeight + 19, panelFont, new SKColor(0x40, 0x40, 0x40), PanelWidth);
                 if (col < Layers.Count)
                 {

@@ -38,11 +38,13 @@ public static class TokensPerLayerPlot
             sc.LegendText = $"{Short(runs[i].Label)}: mean {t.MeanVisualTokens:F1}" + (extra.Length > 0 ? $" ({extra})" : "");
             foreach (var (key, values) in TraceKeys.TokenCurves(t))
             {
+                // Planned counts as rings around the realized dots: visible even where the plan was met exactly.
                 var pc = plt.Add.Scatter(xs, values, color);
-                pc.LinePattern = LinePattern.Dashed;
-                pc.LineWidth = 1.5f;
-                pc.MarkerSize = 0;
-                pc.LegendText = $"{Short(runs[i].Label)}: planned ({key})";
+                pc.LinePattern = LinePattern.Dotted;
+                pc.LineWidth = 1;
+                pc.MarkerShape = MarkerShape.OpenCircle;
+                pc.MarkerSize = 14;
+                pc.LegendText = $"{Prefix(runs[i].Label)} planned ({key})";
             }
         }
         plt.Axes.SetLimitsX(-0.5, Math.Max(1, layers - 0.5));
@@ -52,6 +54,9 @@ public static class TokensPerLayerPlot
         plt.ShowLegend(Alignment.UpperRight);
         PlotStyle.Save(plt, path);
     }
+
+    /// <summary>"Q1" of "Q1: question …"; the shortened label when it has no prefix.</summary>
+    internal static string Prefix(string label) { int c = label.IndexOf(':'); return c > 0 && c <= 12 ? label[..c] : Short(label, 24); }
 
     internal static string Short(string s, int max = 48) => s.Length <= max ? s : s[..(max - 1)] + "…";
 }
