@@ -11,6 +11,7 @@ public static class Cli
     {
         Commands.AskCommand.Create(),
         Commands.InspectCommand.Create(),
+        Commands.ExplainCommand.Create(),
         Commands.EvalCommands.Eval(),
         Commands.EvalCommands.Sweep(),
         Commands.EvalCommands.Merge(),

@@ -113,6 +113,7 @@ public static class EvalCommands
             using var m = LlavaModel.Load(r.GetValue(model) ?? Cli.DefaultModelDir(), r.GetValue(weights));
             var err = r.InvocationConfiguration.Error;
             int? maxNew = r.GetValue(d.MaxNew);
+            var predictionFiles = new Dictionary<EvalResult, string>(ReferenceEqualityComparer.Instance);
 
             EvalResult RunOne(string name, double? budget)
             {
@@ -124,6 +125,7 @@ public static class EvalCommands
                     EvalRunner.Run(set, rs, DefaultPredictions(outPath), ModelAnswerer.Create(m, pol, maxNew),
                         new EvalRunOptions { Limit = r.GetValue(d.Limit), Progress = progress }, ct));
                 res.Save(outPath);
+                predictionFiles[res] = DefaultPredictions(outPath);
                 return res;
             }
 
@@ -153,6 +155,9 @@ public static class EvalCommands
             var o = r.InvocationConfiguration.Output;
             o.WriteLine(md);
             o.WriteLine($"wrote {Path.Combine(dir, "sweep.md")} and sweep.json");
+            var (plots, plotNotes) = Plots.SweepPlots.WriteAll(dir, new(baseline, predictionFiles[baseline]), pruned.Select(p => new Plots.SweepRun(p, predictionFiles[p])).ToList());
+            foreach (var f in plots) o.WriteLine($"wrote {f}");
+            foreach (var n in plotNotes) o.WriteLine(n);
             return Task.FromResult(0);
         });
         return cmd;

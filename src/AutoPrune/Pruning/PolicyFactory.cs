@@ -18,6 +18,13 @@ public static class PolicyFactory
     {
         ["none"] = _ => new NoPruning(),
         [AutoPrunePolicy.PolicyName] = o => new AutoPrunePolicy(o),
+        ["fastv"] = o => new FastV(o),
+        ["pdrop"] = o => new PDrop(o),
+        ["fastervlm"] = o => new FasterVlm(o),
+        ["visionzip"] = o => new VisionZip(o),
+        ["divprune"] = o => new DivPrune(o),
+        ["random"] = o => new RandomPruning(o),
+        ["uniform"] = o => new UniformPruning(o),
     };
 
     public static IReadOnlyCollection<string> Names => Registry.Keys;

@@ -1,0 +1,130 @@
+using System.CommandLine;
+using System.Globalization;
+using System.Text.Json;
+using AutoPrune.Accounting;
+using AutoPrune.Loading;
+using AutoPrune.Models;
+using AutoPrune.Plots;
+using AutoPrune.Pruning;
+
+namespace AutoPrune.Cli.Commands;
+
+/// <summary>`autoprune explain`: answer a question and draw what the policy pruned, layer by layer.</summary>
+public static class ExplainCommand
+{
+    public const string FigureFile = "pruning.png", TokensFile = "tokens_per_layer.png", RetentionFile = "retention_curve.png", TraceFile = "trace.json";
+
+    public static Command Create()
+    {
+        var image = new Option<string>("--image", "-i") { Description = "image file (PNG, JPEG, BMP, GIF, TGA)", Required = true, HelpName = "FILE" };
+        var question = new Option<string>("--question", "-q") { Description = "the question about the image", Required = true, HelpName = "Q" };
+        var compare = new Option<string?>("--compare-question") { Description = "a second (e.g. harder) question on the same image, drawn beside the first", HelpName = "Q2" };
+        var outDir = new Option<string>("--out", "-o") { Description = "output folder for pruning.png, tokens_per_layer.png, retention_curve.png, trace.json", Required = true, HelpName = "DIR" };
+        var layers = new Option<string?>("--layers") { Description = "decoder layers to draw, e.g. 0,1,4,7 (default: all of an 8-layer model, else 0,1,2,L/2,L-1)", HelpName = "L,L,..." };
+        var model = Cli.ModelOption();
+        var weights = Cli.WeightsOption();
+        var maxNew = new Option<int?>("--max-new-tokens") { Description = "answer length limit (default: the model's generation_config.json)", HelpName = "N" };
+        var pad = new Option<bool>("--pad-to-square") { Description = "pad the image to a square with the mean color first (original LLaVA)" };
+        var (policy, budget, settings, positions) = PolicyOptionsCli.Create();
+
+        var cmd = new Command("explain", "Answer a question and draw which image regions each decoder layer kept")
+        {
+            image, question, compare, policy, budget, settings, positions, outDir, layers, model, weights, maxNew, pad,
+        };
+        foreach (var f in PolicyOptionsCli.SettingFlags()) cmd.Options.Add(f);
+        cmd.SetAction(r =>
+        {
+            var questions = new List<string> { r.GetValue(question)! };
+            if (r.GetValue(compare) is { } q2) questions.Add(q2);
+            foreach (var q in questions)
+                if (string.IsNullOrWhiteSpace(q)) throw new InvalidPromptException("the question is empty");
+            // Fail on bad policy options before loading anything.
+            PolicyOptionsCli.Build(r, policy, budget, settings, positions);
+            using var m = LlavaModel.Load(r.GetValue(model) ?? Cli.DefaultModelDir(), r.GetValue(weights), r.GetValue(pad));
+            int numLayers = m.Config.Text.NumHiddenLayers;
+            var layerList = ParseLayers(r.GetValue(layers), numLayers);
+            var imagePath = r.GetValue(image)!;
+            var source = ImageLoader.Load(imagePath);
+            var pixels = m.ImageProcessor.Process(source);
+
+            var answers = new List<Answer>();
+            foreach (var q in questions)
+            {
+                var prompt = m.Tokenize(q);
+                // A fresh policy per question: nothing carries over between prefills.
+                var pol = PolicyOptionsCli.Build(r, policy, budget, settings, positions);
+                answers.Add(Generator.Generate(m, pixels, prompt, new GenerationOptions { MaxNewTokens = r.GetValue(maxNew), Policy = pol }));
+            }
+
+            var dir = r.GetValue(outDir)!;
+            Directory.CreateDirectory(dir);
+            var runs = questions.Select((q, i) => new PruningRun($"Q{i + 1}: {q}  →  {answers[i].Text}", answers[i].Trace)).ToList();
+            var t0 = answers[0].Trace;
+            double? b = r.GetValue(budget) ?? t0.Budget;
+            string budgetText = b is double bv ? $" @ T={bv.ToString(CultureInfo.InvariantCulture)}" : "";
+            string title = $"{t0.Policy}{budgetText} on {Path.GetFileName(imagePath)} ({m.Config.Vision.PatchesPerSide}x{m.Config.Vision.PatchesPerSide} tokens, {numLayers} layers)";
+
+            var written = new List<string>();
+            var figPath = Path.Combine(dir, FigureFile);
+            new PruningFigure(ModelCrop.Prepare(m.ImageProcessor, source), m.Config.Vision.PatchesPerSide, layerList, runs, title).Save(figPath);
+            written.Add(figPath);
+            var tokPath = Path.Combine(dir, TokensFile);
+            TokensPerLayerPlot.Save(runs, tokPath, b, $"Visual tokens per layer: {t0.Policy}{budgetText}");
+            written.Add(tokPath);
+            var retPath = Path.Combine(dir, RetentionFile);
+            bool hasCurve = RetentionCurvePlot.TrySave(runs, retPath, $"Planned retention curve: {t0.Policy}{budgetText}");
+            if (hasCurve) written.Add(retPath);
+            else if (File.Exists(retPath)) File.Delete(retPath);   // a stale curve from an earlier run would mislead
+            var tracePath = Path.Combine(dir, TraceFile);
+            File.WriteAllText(tracePath, TraceDocument(questions, answers, imagePath));
+            written.Add(tracePath);
+
+            var o = r.InvocationConfiguration.Output;
+            for (int i = 0; i < answers.Count; i++)
+            {
+                var t = answers[i].Trace;
+                o.WriteLine($"Q{i + 1}: {questions[i]}");
+                o.WriteLine($"A{i + 1}: {answers[i].Text}");
+                o.WriteLine($"    visual tokens per layer {string.Join(" ", t.VisualTokensPerLayer)} | mean {t.MeanVisualTokens.ToString("F1", CultureInfo.InvariantCulture)} | " +
+                            $"FLOPs -{t.FlopsReduction.ToString("F1", CultureInfo.InvariantCulture)}%" + (TraceKeys.Summary(t) is { Length: > 0 } s ? " | " + s : ""));
+            }
+            if (!hasCurve) o.WriteLine($"no {RetentionFile}: policy '{t0.Policy}' recorded no retention curve");
+            o.WriteLine("wrote:");
+            foreach (var f in written) o.WriteLine("  " + f);
+            return 0;
+        });
+        return cmd;
+    }
+
+    /// <summary>"0,1,4,7" → sorted distinct layers, each in 0..L-1; null → the figure's default selection.</summary>
+    internal static int[] ParseLayers(string? text, int numLayers)
+    {
+        if (text is null) return PruningFigure.DefaultLayers(numLayers);
+        var list = new List<int>();
+        foreach (var s in text.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries))
+        {
+            if (!int.TryParse(s, NumberStyles.Integer, CultureInfo.InvariantCulture, out var l) || l < 0 || l >= numLayers)
+                throw new PruningOptionException($"--layers: '{s}' is not a decoder layer (0..{numLayers - 1})");
+            list.Add(l);
+        }
+        if (list.Count == 0) throw new PruningOptionException("--layers is empty");
+        return list.Distinct().Order().ToArray();
+    }
+
+    /// <summary>The first question's trace object with answer, question and visual ids; a compared question under "compare".</summary>
+    internal static string TraceDocument(IReadOnlyList<string> questions, IReadOnlyList<Answer> answers, string imagePath)
+    {
+        Dictionary<string, object?> One(int i)
+        {
+            var o = TraceJson.ToObject(answers[i].Trace);
+            o["question"] = questions[i];
+            o["answer"] = answers[i].Text;
+            o["visual_ids_per_layer"] = answers[i].Trace.VisualIdsPerLayer;
+            return o;
+        }
+        var doc = One(0);
+        doc["image"] = imagePath;
+        if (answers.Count > 1) doc["compare"] = One(1);
+        return JsonSerializer.Serialize(doc, new JsonSerializerOptions { WriteIndented = true });
+    }
+}

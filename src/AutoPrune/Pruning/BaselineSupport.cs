@@ -1,0 +1,191 @@
+using System.Globalization;
+
+namespace AutoPrune.Pruning;
+
+/// <summary>Reads and validates policy-specific settings (PolicyOptions.Settings) with messages that name the policy.</summary>
+internal sealed class SettingsReader
+{
+    private readonly string _policy;
+    private readonly IReadOnlyDictionary<string, string> _settings;
+
+    /// <summary>Rejects unknown keys up front: a typo must not silently fall back to a default.</summary>
+    public SettingsReader(string policy, PolicyOptions options, params string[] known)
+    {
+        _policy = policy;
+        // Names are case-insensitive, as on the command line.
+        var settings = new Dictionary<string, string>(StringComparer.OrdinalIgnoreCase);
+        foreach (var (key, value) in options.Settings)
+        {
+            if (!settings.TryAdd(key, value)) throw new PruningOptionException($"{policy}: setting '{key}' is given twice");
+            if (!Array.Exists(known, k => string.Equals(k, key, StringComparison.OrdinalIgnoreCase)))
+                throw new PruningOptionException(known.Length == 0
+                    ? $"{policy}: unknown setting '{key}' (this policy has no settings)"
+                    : $"{policy}: unknown setting '{key}' (known: {string.Join(", ", known)})");
+        }
+        _settings = settings;
+    }
+
+    public bool Has(string key) => _settings.ContainsKey(key);
+
+    public double? Double(string key, double min, double max, bool minExclusive = false)
+    {
+        if (!_settings.TryGetValue(key, out var s)) return null;
+        if (!double.TryParse(s, NumberStyles.Float, CultureInfo.InvariantCulture, out var v) || double.IsNaN(v) || double.IsInfinity(v))
+            throw new PruningOptionException($"{_policy}: setting {key}='{s}' is not a number");
+        if (v > max || v < min || (minExclusive && v == min))
+            throw new PruningOptionException($"{_policy}: setting {key}={s} is out of range {(minExclusive ? "(" : "[")}{min.ToString(CultureInfo.InvariantCulture)}, {max.ToString(CultureInfo.InvariantCulture)}]");
+        return v;
+    }
+
+    public int? Int(string key, int min, int max)
+    {
+        if (!_settings.TryGetValue(key, out var s)) return null;
+        if (!int.TryParse(s, NumberStyles.Integer, CultureInfo.InvariantCulture, out var v))
+            throw new PruningOptionException($"{_policy}: setting {key}='{s}' is not an integer");
+        if (v < min || v > max)
+            throw new PruningOptionException($"{_policy}: setting {key}={s} is out of range [{min}, {max}]");
+        return v;
+    }
+
+    /// <summary>A comma-separated list of integers, e.g. layers=2,4,6.</summary>
+    public int[]? IntList(string key)
+    {
+        if (!_settings.TryGetValue(key, out var s)) return null;
+        var parts = s.Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries);
+        if (parts.Length == 0) throw new PruningOptionException($"{_policy}: setting {key} is empty");
+        var r = new int[parts.Length];
+        for (int i = 0; i < parts.Length; i++)
+            if (!int.TryParse(parts[i], NumberStyles.Integer, CultureInfo.InvariantCulture, out r[i]))
+                throw new PruningOptionException($"{_policy}: setting {key}='{s}' is not a comma-separated list of integers");
+        return r;
+    }
+}
+
+/// <summary>
+/// Per-layer visual-token schedules of the in-decoder baselines (FastV, PDrop, SparseVLM) and the strict budget
+/// semantics shared by every policy: the budget T is the mean over ALL decoder layers (layer 0 included) of the
+/// visual tokens each layer processes, exactly what <see cref="Accounting.PrefillTrace.MeanVisualTokens"/> reports.
+/// A schedule is a list of stages: stage j starts at decoder layer starts[j] (1 ≤ starts[0] &lt; starts[1] &lt; … ≤ L−1)
+/// and holds counts[j] visual tokens until the next stage; layers before starts[0] process all N0.
+/// </summary>
+internal static class LayerSchedule
+{
+    /// <summary>Rescales a layer index given for 32-layer LLaMA to a model of <paramref name="layers"/> layers
+    /// (rounded half away from zero, so FastV's K=2 becomes 1 on an 8-layer model rather than 0).</summary>
+    public static int Scale(int layerOf32, int layers) =>
+        Math.Clamp((int)Math.Round(layerOf32 * layers / 32.0, MidpointRounding.AwayFromZero), 1, Math.Max(1, layers - 1));
+
+    /// <summary>Scales a list and bumps collisions so stages stay strictly increasing.</summary>
+    public static int[] ScaleAll(int[] layersOf32, int layers, string policy)
+    {
+        var r = new int[layersOf32.Length];
+        for (int i = 0; i < r.Length; i++)
+        {
+            r[i] = Scale(layersOf32[i], layers);
+            if (i > 0 && r[i] <= r[i - 1]) r[i] = r[i - 1] + 1;
+        }
+        Validate(r, layers, policy);
+        return r;
+    }
+
+    public static void Validate(int[] starts, int layers, string policy)
+    {
+        for (int i = 0; i < starts.Length; i++)
+        {
+            if (starts[i] < 1 || starts[i] > layers - 1)
+                throw new PruningOptionException($"{policy}: pruning layer {starts[i]} is outside 1..{layers - 1} for a {layers}-layer decoder");
+            if (i > 0 && starts[i] <= starts[i - 1])
+                throw new PruningOptionException($"{policy}: pruning layers must be strictly increasing, got {string.Join(",", starts)}");
+        }
+    }
+
+    /// <summary>Visual tokens each decoder layer processes under the schedule.</summary>
+    public static int[] PerLayer(int n0, int layers, int[] starts, int[] counts)
+    {
+        var r = new int[layers];
+        int stage = -1;
+        for (int l = 0; l < layers; l++)
+        {
+            while (stage + 1 < starts.Length && starts[stage + 1] <= l) stage++;
+            r[l] = stage < 0 ? n0 : counts[stage];
+        }
+        return r;
+    }
+
+    public static double Mean(int n0, int layers, int[] starts, int[] counts)
+    {
+        double s = 0;
+        foreach (var c in PerLayer(n0, layers, starts, counts)) s += c;
+        return s / layers;
+    }
+
+    /// <summary>The lowest mean a schedule whose first pruning happens at layer <paramref name="firstStart"/> can reach:
+    /// all N0 up to there, then one token per layer.</summary>
+    public static double LowestFeasible(int n0, int layers, int firstStart) => (firstStart * (double)n0 + (layers - firstStart)) / layers;
+
+    public static void CheckBudget(string policy, double budget, int n0, double lowest, string why)
+    {
+        if (budget > n0)
+            throw new PruningOptionException($"{policy}: budget {Fmt(budget)} exceeds the {n0} visual tokens of the image");
+        if (budget < lowest)
+            throw new PruningOptionException(
+                $"{policy}: budget {Fmt(budget)} mean visual tokens per layer is infeasible; the lowest feasible budget is {Fmt(lowest)} ({why})");
+    }
+
+    /// <summary>
+    /// Makes integer stage counts (non-increasing, 1..N0) meet the budget within half a token: counts are moved one at a
+    /// time, latest stage first (each step moves the mean by stage length / L &lt; 1, so it cannot overshoot the band).
+    /// </summary>
+    public static void FitToBudget(int n0, int layers, int[] starts, int[] counts, double budget)
+    {
+        for (int guard = 0; guard < 4 * n0 * Math.Max(1, counts.Length); guard++)
+        {
+            double err = Mean(n0, layers, starts, counts) - budget;
+            if (Math.Abs(err) <= 0.5) return;
+            bool moved = false;
+            for (int j = counts.Length - 1; j >= 0 && !moved; j--)
+            {
+                if (err > 0)
+                {
+                    int floor = j + 1 < counts.Length ? Math.Max(1, counts[j + 1]) : 1;
+                    if (counts[j] > floor) { counts[j]--; moved = true; }
+                }
+                else
+                {
+                    int ceil = j > 0 ? counts[j - 1] : n0;
+                    if (counts[j] < ceil) { counts[j]++; moved = true; }
+                }
+            }
+            if (!moved) return;
+        }
+    }
+
+    public static string Fmt(double v) => v.ToString("0.###", CultureInfo.InvariantCulture);
+}
+
+/// <summary>Attention scores the baselines rank by (ranking itself: <see cref="Ranking"/>).</summary>
+internal static class BaselineScores
+{
+    /// <summary>Head-mean attention of the last prompt token to every current visual token.</summary>
+    public static float[] LastRowVisualAttention(LayerContext ctx)
+    {
+        var cols = ctx.VisualRows();
+        var per = ctx.AttentionPerHead([ctx.LastRow], cols);
+        return Tensors.Attention.MeanOverHeads(per, ctx.Heads, 1, cols.Length);
+    }
+}
+
+/// <summary>Budget handling of the policies that prune once, before the decoder: every layer then processes the kept
+/// tokens, so the mean per layer is simply the kept count.</summary>
+internal static class PreDecoderBudget
+{
+    /// <summary>Tokens to keep for budget T (rounded, so within half a token); null when T keeps every token.</summary>
+    public static int? Keep(string policy, double? budget, int n0, int fallback, PruningSetup setup)
+    {
+        if (budget is not { } t) return fallback >= n0 ? null : fallback;
+        LayerSchedule.CheckBudget(policy, t, n0, 1, "at least one visual token must remain");
+        setup.Trace.Budget = t;
+        int keep = Math.Clamp((int)Math.Round(t, MidpointRounding.AwayFromZero), 1, n0);
+        return keep >= n0 ? null : keep;
+    }
+}

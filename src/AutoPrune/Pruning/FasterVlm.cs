@@ -1,0 +1,32 @@
+namespace AutoPrune.Pruning;
+
+/// <summary>
+/// FasterVLM — "[CLS] Attention is All You Need for Training-Free Visual Token Pruning" (Zhang et al., 2024;
+/// Theia-4869/FasterVLM).
+/// Before the decoder, keeps the T visual tokens the vision tower's [CLS] token attends to most (head mean of the
+/// feature layer, the penultimate CLIP layer), in their original order.
+/// Defaults: without a budget keeps 25% of N0 (the paper's 75% reduction setting). No settings.
+/// Budget T: keep round(T) tokens; every decoder layer processes them, so the mean is within half a token.
+/// Differs from the official code: none in the ranking; the official code takes the [CLS] row from the vision tower's
+/// attention maps in fp16, ours is float32.
+/// </summary>
+public sealed class FasterVlm : IPruningPolicy
+{
+    public string Name => "fastervlm";
+    public PositionMode Positions { get; }
+    private readonly double? _budget;
+    private int? _keep;
+
+    public FasterVlm(PolicyOptions options)
+    {
+        _ = new SettingsReader(Name, options);
+        _budget = options.Budget;
+        Positions = options.Positions ?? PositionMode.Original;
+    }
+
+    public void Begin(PruningSetup setup) =>
+        _keep = PreDecoderBudget.Keep(Name, _budget, setup.VisualTokens, Math.Max(1, setup.VisualTokens / 4), setup);
+
+    public VisualSelection? BeforeDecoder(PreDecoderContext ctx) =>
+        _keep is { } k ? new VisualSelection(Ranking.TopKInOrder(ctx.ClsAttention, k)) : null;
+}

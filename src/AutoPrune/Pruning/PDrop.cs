@@ -1,0 +1,99 @@
+namespace AutoPrune.Pruning;
+
+/// <summary>
+/// PyramidDrop — "Accelerating Your Large Vision-Language Models via Pyramid Visual Redundancy Reduction"
+/// (Xing et al., CVPR 2025; Cooperx521/PyramidDrop).
+/// The decoder is split into stages; at the start of each stage the visual tokens are ranked by the head-mean attention
+/// of the last instruction token (the last prompt token) and only λ of them continue, so stage j holds N0·λ^j.
+/// Positions: compact (the official code renumbers after each drop and shifts decode positions to match).
+/// Defaults: stages start at layers 8/16/24 of 32, scaled to the model's depth (8 layers → 2/4/6); λ = 0.5 without a budget.
+/// Settings: layers (comma list of stage starts in the model's own layers), lambda (0 &lt; λ ≤ 1; only without a budget).
+/// Budget T (mean over all L layers): λ is found by bisection so that the continuous schedule averages T, the counts
+/// round(N0·λ^j) are then nudged one token at a time (latest stage first) until the mean is within half a token of T.
+/// The lowest feasible T is (s1·N0 + L − s1)/L with s1 the first stage start.
+/// Differs from the official code: it scores stage j with the NEXT layer's q/k projections of the last instruction
+/// token; our frame exposes the attention of the layer that just ran, so we rank with layer s_j − 1's own attention
+/// (FastV-style). Stage counts come from the budget rather than the fixed λ = 0.5.
+/// </summary>
+public sealed class PDrop : IPruningPolicy
+{
+    public string Name => "pdrop";
+    public PositionMode Positions { get; }
+
+    private readonly double? _budget, _lambda;
+    private readonly int[]? _layers;
+    private int[] _starts = [], _counts = [];
+
+    public PDrop(PolicyOptions options)
+    {
+        var s = new SettingsReader(Name, options, "layers", "lambda");
+        _layers = s.IntList("layers");
+        _lambda = s.Double("lambda", 0, 1, minExclusive: true);
+        if (_lambda != null && options.Budget != null)
+            throw new PruningOptionException("pdrop: give either a budget or lambda, not both (the budget determines lambda)");
+        _budget = options.Budget;
+        Positions = options.Positions ?? PositionMode.Compact;
+    }
+
+    public void Begin(PruningSetup setup)
+    {
+        int n0 = setup.VisualTokens, L = setup.DecoderLayers;
+        if (L < 2) throw new PruningOptionException($"pdrop: a {L}-layer decoder has no layer to prune after");
+        if (_layers != null) LayerSchedule.Validate(_layers, L, Name);
+        _starts = _layers ?? LayerSchedule.ScaleAll([8, 16, 24], L, Name);
+        _counts = new int[_starts.Length];
+        double lambda;
+        if (_budget is { } t)
+        {
+            LayerSchedule.CheckBudget(Name, t, n0, LayerSchedule.LowestFeasible(n0, L, _starts[0]),
+                $"layers 0..{_starts[0] - 1} process all {n0} tokens before the first stage, at least one token afterwards; set layers= to start earlier");
+            double lo = 0, hi = 1;
+            for (int it = 0; it < 100; it++)
+            {
+                double mid = 0.5 * (lo + hi);
+                if (ContinuousMean(n0, L, mid) < t) lo = mid; else hi = mid;
+            }
+            lambda = 0.5 * (lo + hi);
+            Fill(n0, lambda);
+            LayerSchedule.FitToBudget(n0, L, _starts, _counts, t);
+            setup.Trace.Budget = t;
+        }
+        else
+        {
+            lambda = _lambda ?? 0.5;
+            Fill(n0, lambda);
+        }
+        setup.Trace.Values["pdrop.lambda"] = lambda;
+        setup.Trace.Curves["pdrop.stage_layers"] = Array.ConvertAll(_starts, x => (double)x);
+        setup.Trace.Curves["pdrop.stage_counts"] = Array.ConvertAll(_counts, x => (double)x);
+    }
+
+    private void Fill(int n0, double lambda)
+    {
+        double c = n0;
+        for (int j = 0; j < _counts.Length; j++)
+        {
+            c *= lambda;
+            _counts[j] = Math.Clamp((int)Math.Round(c, MidpointRounding.AwayFromZero), 1, j == 0 ? n0 : _counts[j - 1]);
+        }
+    }
+
+    private double ContinuousMean(int n0, int L, double lambda)
+    {
+        double sum = 0, c = n0;
+        for (int j = 0; j <= _starts.Length; j++)
+        {
+            int from = j == 0 ? 0 : _starts[j - 1], to = j < _starts.Length ? _starts[j] : L;
+            sum += (to - from) * c;
+            c *= lambda;
+        }
+        return sum / L;
+    }
+
+    public VisualSelection? AfterLayer(LayerContext ctx)
+    {
+        int stage = Array.IndexOf(_starts, ctx.Layer + 1);
+        if (stage < 0 || _counts[stage] >= ctx.VisualCount) return null;
+        return new VisualSelection(Ranking.TopKInOrder(BaselineScores.LastRowVisualAttention(ctx), _counts[stage]));
+    }
+}

@@ -1,0 +1,49 @@
+namespace AutoPrune.Pruning;
+
+/// <summary>
+/// Random floor: before the decoder, keeps T visual tokens drawn uniformly without replacement, in original order.
+/// Seeded per prefill (setting seed, default 0) so a run is reproducible and independent of evaluation order; the
+/// same seed gives the same index set for images of the same size — vary seed to measure the spread.
+/// Budget T: keep round(T); without a budget keeps 25% of N0.
+/// </summary>
+public sealed class RandomPruning : IPruningPolicy
+{
+    public string Name => "random";
+    public PositionMode Positions { get; }
+    private readonly double? _budget;
+    private readonly int _seed;
+    private int? _keep;
+
+    public RandomPruning(PolicyOptions options)
+    {
+        var s = new SettingsReader(Name, options, "seed");
+        _seed = s.Int("seed", int.MinValue, int.MaxValue) ?? 0;
+        _budget = options.Budget;
+        Positions = options.Positions ?? PositionMode.Original;
+    }
+
+    public void Begin(PruningSetup setup)
+    {
+        _keep = PreDecoderBudget.Keep(Name, _budget, setup.VisualTokens, Math.Max(1, setup.VisualTokens / 4), setup);
+        setup.Trace.Values["random.seed"] = _seed;
+    }
+
+    public VisualSelection? BeforeDecoder(PreDecoderContext ctx) =>
+        _keep is { } k ? new VisualSelection(Select(ctx.VisualTokens, k, _seed)) : null;
+
+    /// <summary>Partial Fisher–Yates: the first k of a seeded shuffle, sorted.</summary>
+    public static int[] Select(int n, int k, int seed)
+    {
+        var rng = new Random(seed);
+        var idx = new int[n];
+        for (int i = 0; i < n; i++) idx[i] = i;
+        for (int i = 0; i < k; i++)
+        {
+            int j = rng.Next(i, n);
+            (idx[i], idx[j]) = (idx[j], idx[i]);
+        }
+        var keep = idx[..k];
+        Array.Sort(keep);
+        return keep;
+    }
+}
