@@ -135,25 +135,29 @@ internal static class LayerSchedule
     /// <summary>
     /// Makes integer stage counts (non-increasing, 1..N0) meet the budget within half a token: counts are moved one at a
     /// time, latest stage first (each step moves the mean by stage length / L &lt; 1, so it cannot overshoot the band).
+    /// <paramref name="minAfter"/>(previous count) is the smallest count a stage can reach from its predecessor
+    /// (SparseVLM: recycled clusters always come back); default 1.
     /// </summary>
-    public static void FitToBudget(int n0, int layers, int[] starts, int[] counts, double budget)
+    public static void FitToBudget(int n0, int layers, int[] starts, int[] counts, double budget, Func<int, int>? minAfter = null)
     {
-        for (int guard = 0; guard < 4 * n0 * Math.Max(1, counts.Length); guard++)
+        minAfter ??= _ => 1;
+        int m = counts.Length;
+        for (int guard = 0; guard < 4 * n0 * Math.Max(1, m); guard++)
         {
             double err = Mean(n0, layers, starts, counts) - budget;
             if (Math.Abs(err) <= 0.5) return;
             bool moved = false;
-            for (int j = counts.Length - 1; j >= 0 && !moved; j--)
+            for (int j = m - 1; j >= 0 && !moved; j--)
             {
+                int prev = j > 0 ? counts[j - 1] : n0;
                 if (err > 0)
                 {
-                    int floor = j + 1 < counts.Length ? Math.Max(1, counts[j + 1]) : 1;
+                    int floor = Math.Max(minAfter(prev), j + 1 < m ? counts[j + 1] : 1);
                     if (counts[j] > floor) { counts[j]--; moved = true; }
                 }
-                else
+                else if (counts[j] < prev && (j + 1 >= m || minAfter(counts[j] + 1) <= counts[j + 1]))
                 {
-                    int ceil = j > 0 ? counts[j - 1] : n0;
-                    if (counts[j] < ceil) { counts[j]++; moved = true; }
+                    counts[j]++; moved = true;
                 }
             }
             if (!moved) return;

@@ -23,6 +23,7 @@ public static class PolicyFactory
         ["fastervlm"] = o => new FasterVlm(o),
         ["visionzip"] = o => new VisionZip(o),
         ["divprune"] = o => new DivPrune(o),
+        ["sparsevlm"] = o => new SparseVlm(o),
         ["random"] = o => new RandomPruning(o),
         ["uniform"] = o => new UniformPruning(o),
     };
