@@ -47,18 +47,18 @@ public static class BenchCommand
             {
                 bool compare = r.GetValue(blas);
                 if (compare && !OpenBlas.TryLoad(out var why)) { err.WriteLine($"OpenBLAS not available ({why}); timing ours only"); compare = false; }
-                var gemm = new List<object>();
+                var gemm = new List<GemmRow>();
                 foreach (var (m, n, k) in new[] { (576, 4096, 4096), (576, 11008, 4096), (576, 4096, 11008) })
                     foreach (var wd in new[] { DType.F32, DType.BF16 })
                     {
                         err.WriteLine($"gemm {m}x{n}x{k} {wd.Name()} ...");
                         var g = GemmBenchmark.MeasureGemm(m, n, k, wd, reps: Math.Max(3, nReps), compareBlas: compare);
-                        gemm.Add(new { m, n, k, weight_dtype = wd.Name(), gflops = R(g.Gflops), blas_gflops = g.BlasGflops is { } b ? R(b) : (double?)null, ratio = g.Ratio is { } q ? R(q, 3) : (double?)null });
+                        gemm.Add(new GemmRow(m, n, k, wd.Name(), R(g.Gflops), g.BlasGflops is { } b ? R(b) : null, g.Ratio is { } q ? R(q, 3) : null));
                     }
                 result["gemm"] = gemm;
                 err.WriteLine("gemv 1x4096x11008 BF16 ...");
                 var gv = GemmBenchmark.MeasureGemv(4096, 11008, DType.BF16);
-                result["gemv"] = new { n = gv.N, k = gv.K, weight_dtype = gv.WeightDType.Name(), gbps = R(gv.GBps), read_gbps = R(GemmBenchmark.MeasureReadBandwidth()) };
+                result["gemv"] = new GemvRow(gv.N, gv.K, gv.WeightDType.Name(), R(gv.GBps), R(GemmBenchmark.MeasureReadBandwidth()));
             }
 
             err.WriteLine($"building a random {shapeName} decoder ({r.GetValue(layers) ?? 4} layers, {dt.Name()}) ...");
@@ -72,29 +72,24 @@ public static class BenchCommand
             // How well time follows the FLOP formula: each point against the rate of the largest one.
             var refPoint = points[^1];
             double msPerFlop = refPoint.MsPerLayer / refPoint.FlopsPerLayer;
-            result["prefill"] = points.Select(p => new
-            {
-                visual_tokens = p.VisualTokens, total_tokens = p.TotalTokens, ms_per_layer = R(p.MsPerLayer, 3),
-                flops_per_layer = p.FlopsPerLayer, gflops = R(p.Gflops), vs_flop_model = R(p.MsPerLayer / (p.FlopsPerLayer * msPerFlop), 3),
-            }).ToList();
+            var prefillRows = new List<PrefillRow>();
+            foreach (var p in points)
+                prefillRows.Add(new PrefillRow(p.VisualTokens, p.TotalTokens, R(p.MsPerLayer, 3), p.FlopsPerLayer, R(p.Gflops),
+                    R(p.MsPerLayer / (p.FlopsPerLayer * msPerFlop), 3)));
+            result["prefill"] = prefillRows;
             err.WriteLine("decode ...");
             result["decode_ms_per_token"] = R(ModelBenchmark.MeasureDecodeMs(sd, n0, nText, nDecode, imageToken), 3);
             if (pol != null)
             {
                 err.WriteLine($"policy {pol.Name} vs unpruned ...");
                 var pp = ModelBenchmark.MeasurePolicy(sd, pol, r.GetValue(budget), nText, nReps, imageToken);
-                result["policy"] = new
-                {
-                    policy = pp.Policy, budget = pp.Budget, layers = sd.Config.NumHiddenLayers, prefill_ms_unpruned = R(pp.PrefillMsUnpruned),
-                    prefill_ms_pruned = R(pp.PrefillMsPruned), speedup = R(pp.Speedup, 3), flop_ratio = R(pp.FlopRatio, 3),
-                    speedup_vs_flop_ratio = R(pp.Speedup / pp.FlopRatio, 3), mean_visual_tokens = R(pp.MeanVisualTokens),
-                    visual_tokens_per_layer = pp.VisualTokensPerLayer,
-                };
+                result["policy"] = new PolicyRow(pp.Policy, pp.Budget, sd.Config.NumHiddenLayers, R(pp.PrefillMsUnpruned), R(pp.PrefillMsPruned),
+                    R(pp.Speedup, 3), R(pp.FlopRatio, 3), R(pp.Speedup / pp.FlopRatio, 3), R(pp.MeanVisualTokens), pp.VisualTokensPerLayer);
             }
             result["peak_rss_mb"] = R(ModelBenchmark.PeakRssMb(), 1);
             result["note"] = "one random layer shared by all layers (timing-equivalent); peak_rss_mb excludes a real checkpoint's mapped weights";
 
-            if (r.GetValue(json)) { o.WriteLine(JsonSerializer.Serialize(result)); return 0; }
+            if (r.GetValue(json)) { o.WriteLine(JsonSerializer.Serialize(result, JsonOut)); return 0; }
             Print(result, o);
             return 0;
         });
@@ -128,27 +123,32 @@ public static class BenchCommand
 
     private static double R(double v, int digits = 2) => Math.Round(v, digits);
 
+    private static readonly JsonSerializerOptions JsonOut = new() { PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower };
+
+    private sealed record GemmRow(int M, int N, int K, string WeightDtype, double Gflops, double? BlasGflops, double? Ratio);
+    private sealed record GemvRow(int N, int K, string WeightDtype, double Gbps, double ReadGbps);
+    private sealed record PrefillRow(int VisualTokens, int TotalTokens, double MsPerLayer, double FlopsPerLayer, double Gflops, double VsFlopModel);
+    private sealed record PolicyRow(string Policy, double? Budget, int Layers, double PrefillMsUnpruned, double PrefillMsPruned, double Speedup,
+        double FlopRatio, double SpeedupVsFlopRatio, double MeanVisualTokens, int[] VisualTokensPerLayer);
+
     private static void Print(Dictionary<string, object?> res, TextWriter o)
     {
         o.WriteLine($"shape {res["shape"]} | weights {res["weight_dtype"]} | threads {res["threads"]}");
-        if (res.TryGetValue("gemm", out var g) && g is List<object> gl)
+        if (res.GetValueOrDefault("gemm") is List<GemmRow> gl)
         {
-            o.WriteLine("GEMM (M x N x K)            dtype  GFLOP/s  OpenBLAS  ratio");
-            foreach (dynamic x in gl)
-                o.WriteLine($"  {x.m}x{x.n}x{x.k,-16} {x.weight_dtype,-5} {x.gflops,8} {(x.blas_gflops?.ToString() ?? "-"),9} {(x.ratio?.ToString() ?? "-"),6}");
-            dynamic gv = res["gemv"]!;
-            o.WriteLine($"GEMV 1x{gv.n}x{gv.k} {gv.weight_dtype}: {gv.gbps} GB/s (plain parallel read: {gv.read_gbps} GB/s)");
+            o.WriteLine("GEMM (M x N x K)      dtype  GFLOP/s  OpenBLAS  ratio");
+            foreach (var x in gl)
+                o.WriteLine($"  {$"{x.M}x{x.N}x{x.K}",-19} {x.WeightDtype,-5} {x.Gflops,8} {x.BlasGflops?.ToString() ?? "-",9} {x.Ratio?.ToString() ?? "-",6}");
+            if (res.GetValueOrDefault("gemv") is GemvRow gv)
+                o.WriteLine($"GEMV 1x{gv.N}x{gv.K} {gv.WeightDtype}: {gv.Gbps} GB/s (plain parallel read: {gv.ReadGbps} GB/s)");
         }
         o.WriteLine("prefill  visual  total  ms/layer  GFLOP/s  time vs FLOP model");
-        foreach (dynamic p in (System.Collections.IEnumerable)res["prefill"]!)
-            o.WriteLine($"         {p.visual_tokens,6} {p.total_tokens,6} {p.ms_per_layer,9} {p.gflops,8} {p.vs_flop_model,8}");
+        foreach (var p in (List<PrefillRow>)res["prefill"]!)
+            o.WriteLine($"         {p.VisualTokens,6} {p.TotalTokens,6} {p.MsPerLayer,9} {p.Gflops,8} {p.VsFlopModel,8}");
         o.WriteLine($"decode {res["decode_ms_per_token"]} ms/token");
-        if (res.TryGetValue("policy", out var pp) && pp != null)
-        {
-            dynamic p = pp;
-            o.WriteLine($"policy {p.policy} budget {p.budget} over {p.layers} layers: prefill {p.prefill_ms_unpruned} -> {p.prefill_ms_pruned} ms, " +
-                        $"speedup {p.speedup}x vs FLOP ratio {p.flop_ratio}x ({p.speedup_vs_flop_ratio}), mean visual tokens {p.mean_visual_tokens}");
-        }
+        if (res.GetValueOrDefault("policy") is PolicyRow pr)
+            o.WriteLine($"policy {pr.Policy} budget {pr.Budget} over {pr.Layers} layers: prefill {pr.PrefillMsUnpruned} -> {pr.PrefillMsPruned} ms, " +
+                        $"speedup {pr.Speedup}x vs FLOP ratio {pr.FlopRatio}x ({pr.SpeedupVsFlopRatio}), mean visual tokens {pr.MeanVisualTokens}");
         o.WriteLine($"peak RSS {res["peak_rss_mb"]} MiB ({res["note"]})");
     }
 }
