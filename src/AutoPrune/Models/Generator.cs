@@ -13,6 +13,9 @@ public sealed record GenerationOptions
     public float TopP { get; init; } = 1f;
     public int Seed { get; init; }
     public IPruningPolicy? Policy { get; init; }
+    /// <summary>Called with each generated token id as soon as it is chosen (streaming).</summary>
+    public Action<int>? OnToken { get; init; }
+    public CancellationToken Cancellation { get; init; }
 }
 
 /// <summary>One answer with its accounting.</summary>
@@ -49,8 +52,10 @@ public static class Generator
         var logits = pre.Logits;
         for (int step = 0; step < maxNew; step++)
         {
+            options.Cancellation.ThrowIfCancellationRequested();
             int next = options.Temperature == 0 ? Sampling.Argmax(logits) : Sampling.Sample(logits, options.Temperature, options.TopP, rng);
             output.Add(next);
+            options.OnToken?.Invoke(next);
             if (next == eos || step == maxNew - 1) break;
             logits = model.Decoder.DecodeStep(next, pre.Cache, pre.Positions, scratch);
         }
