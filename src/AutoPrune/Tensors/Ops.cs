@@ -70,6 +70,16 @@ public static class Ops
         TensorPrimitives.Multiply(x, 1f / sum, x);
     }
 
+    /// <summary>Scalar softmax (the reference for <see cref="Softmax"/>).</summary>
+    public static void SoftmaxReference(Span<float> x)
+    {
+        if (x.Length == 0) return;
+        float max = TensorPrimitives.Max(x);
+        float sum = 0;
+        for (int i = 0; i < x.Length; i++) { float e = MathF.Exp(x[i] - max); x[i] = e; sum += e; }
+        TensorPrimitives.Multiply(x, 1f / sum, x);
+    }
+
     /// <summary>
     /// Rotate-half RoPE on one row [heads, headDim] at position pos, with inv_freq precomputed in float32
     /// as transformers does (θ^(-2i/d)); cos/sin of pos·inv_freq duplicated over both halves.
