@@ -397,32 +397,30 @@ public static unsafe class Attention
         for (int r = 0; r < MR; r++) PvTail(p + r * KT, vt, cnt, ld, c, hd, alpha[r], acc + r * hd);
     }
 
-    /// <summary>One-row P·V (decode, block tails): 32 columns in registers per pass. Same per-element order as Pv4.</summary>
+    /// <summary>
+    /// One-row P·V (decode, block tails): key-outer with acc in L1, so each V row is read once, front to
+    /// back. (Column passes over the tile, as in Pv4, re-touch the rows a few cache lines at a time; for
+    /// decode, which streams K/V from DRAM, that measured ~1.5x slower.) Same per-element order as Pv4.
+    /// </summary>
     private static void Pv1(float* p, float* vt, int cnt, int ld, int hd, float alpha, float* acc)
     {
         var al = Vector256.Create(alpha);
-        int c = 0;
-        for (; c + 32 <= hd; c += 32)
+        int c8 = hd & ~7;
+        for (int c = 0; c < c8; c += 8) Avx.Store(acc + c, Avx.Multiply(Avx.LoadVector256(acc + c), al));
+        for (int c = c8; c < hd; c++) acc[c] *= alpha;
+        float* vr = vt;
+        for (int t = 0; t < cnt; t++, vr += ld)
         {
-            var x0 = Avx.Multiply(Avx.LoadVector256(acc + c), al); var x1 = Avx.Multiply(Avx.LoadVector256(acc + c + 8), al);
-            var x2 = Avx.Multiply(Avx.LoadVector256(acc + c + 16), al); var x3 = Avx.Multiply(Avx.LoadVector256(acc + c + 24), al);
-            float* vr = vt + c;
-            for (int t = 0; t < cnt; t++, vr += ld)
+            var b = Vector256.Create(p[t]);
+            int c = 0;
+            for (; c + 16 <= c8; c += 16)
             {
-                var b = Vector256.Create(p[t]);
-                x0 = Fma.MultiplyAdd(b, Avx.LoadVector256(vr), x0); x1 = Fma.MultiplyAdd(b, Avx.LoadVector256(vr + 8), x1);
-                x2 = Fma.MultiplyAdd(b, Avx.LoadVector256(vr + 16), x2); x3 = Fma.MultiplyAdd(b, Avx.LoadVector256(vr + 24), x3);
+                Avx.Store(acc + c, Fma.MultiplyAdd(b, Avx.LoadVector256(vr + c), Avx.LoadVector256(acc + c)));
+                Avx.Store(acc + c + 8, Fma.MultiplyAdd(b, Avx.LoadVector256(vr + c + 8), Avx.LoadVector256(acc + c + 8)));
             }
-            Avx.Store(acc + c, x0); Avx.Store(acc + c + 8, x1); Avx.Store(acc + c + 16, x2); Avx.Store(acc + c + 24, x3);
+            if (c < c8) Avx.Store(acc + c, Fma.MultiplyAdd(b, Avx.LoadVector256(vr + c), Avx.LoadVector256(acc + c)));
+            for (c = c8; c < hd; c++) acc[c] = MathF.FusedMultiplyAdd(p[t], vr[c], acc[c]);
         }
-        for (; c + 8 <= hd; c += 8)
-        {
-            var x0 = Avx.Multiply(Avx.LoadVector256(acc + c), al);
-            float* vr = vt + c;
-            for (int t = 0; t < cnt; t++, vr += ld) x0 = Fma.MultiplyAdd(Vector256.Create(p[t]), Avx.LoadVector256(vr), x0);
-            Avx.Store(acc + c, x0);
-        }
-        PvTail(p, vt, cnt, ld, c, hd, alpha, acc);
     }
 
     private static void PvTail(float* p, float* vt, int cnt, int ld, int c0, int hd, float alpha, float* acc)
