@@ -14,6 +14,7 @@ public static class Program
     public static int Main(string[] args)
     {
         if (args.Length > 0 && args[0] == "--quick") return Quick(args);
+        if (args.Length > 0 && args[0] == "--attention") return AttentionQuick(args);
         BenchmarkSwitcher.FromAssembly(typeof(Program).Assembly).Run(args);
         return 0;
     }
@@ -55,6 +56,34 @@ public static class Program
         {
             Console.WriteLine($"managed bytes allocated per call: GEMV 1x4096x4096 {AllocPerCall(1)}, GEMM 64x4096x4096 {AllocPerCall(64)}");
             Console.WriteLine($"plain parallel read of the same 90 MB: {GemmBenchmark.MeasureReadBandwidth():F1} GB/s");
+        }
+        return 0;
+    }
+
+    /// <summary>
+    /// `--attention [--reps N] [--threads T] [--shapes nq x nk x heads x kvHeads x hd [:nc], ...]`: streaming vs previous
+    /// attention kernel in one run (":nc" = not causal). Defaults: the llava-7b decoder prefill and decode shapes.
+    /// </summary>
+    private static int AttentionQuick(string[] args)
+    {
+        int reps = 10, threads = Environment.ProcessorCount;
+        string shapes = "640x640x32x32x128,1x640x32x32x128,577x577x16x16x64:nc,1x2048x8x8x128,1x640x4x4x32";
+        for (int i = 1; i < args.Length; i++)
+        {
+            if (args[i] == "--reps") reps = int.Parse(args[++i], CultureInfo.InvariantCulture);
+            else if (args[i] == "--threads") threads = int.Parse(args[++i], CultureInfo.InvariantCulture);
+            else if (args[i] == "--shapes") shapes = args[++i];
+        }
+        Parallelism.MaxThreads = threads;
+        Console.WriteLine($"{threads} thread(s), {reps} reps, old/new alternate");
+        Console.WriteLine($"{"nq",5} {"nk",5} {"heads",5} {"kv",3} {"hd",4} {"causal",6} {"new ms",8} {"old ms",8} {"old/new",7} {"B/call",7}");
+        foreach (var spec in shapes.Split(',', StringSplitOptions.RemoveEmptyEntries))
+        {
+            var parts = spec.Split(':');
+            var d = Array.ConvertAll(parts[0].Split('x'), x => int.Parse(x, CultureInfo.InvariantCulture));
+            bool causal = parts.Length < 2 || parts[1] != "nc";
+            var r = AttentionBenchmark.Measure(d[0], d[1], d[2], d[3], d[4], causal, reps);
+            Console.WriteLine($"{r.Nq,5} {r.Nk,5} {r.Heads,5} {r.KvHeads,3} {r.HeadDim,4} {r.Causal,6} {r.NewMedianMs,8:F3} {r.OldMedianMs,8:F3} {r.Speedup,7:F2} {r.BytesPerCall,7}");
         }
         return 0;
     }

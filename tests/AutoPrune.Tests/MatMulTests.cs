@@ -9,6 +9,7 @@ namespace AutoPrune.Tests;
 /// Values are uniform in [-1,1]; F32 summation error grows ~ k·eps·|x||w|, so the tolerance is
 /// max-abs 1e-4 up to k=600, scaled by k/600 beyond.
 /// </summary>
+[Collection(ThreadCountCollection.Name)]
 public class MatMulTests
 {
     public static TheoryData<int, int, int> Shapes()

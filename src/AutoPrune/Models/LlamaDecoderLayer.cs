@@ -46,6 +46,21 @@ public sealed class LlamaDecoderLayer
         public readonly float[] Gate = new float[n * c.IntermediateSize];
         public readonly float[] Up = new float[n * c.IntermediateSize];
         public float[] Keys = [], Values = [];
+
+        // RoPE cos/sin [rows, head_dim/2] of the positions they were built for: every layer of one forward
+        // uses the same positions, so the tables are computed once, not per layer and per row for Q and K.
+        internal readonly float[] RopeCos = new float[n * (c.HeadDim / 2)], RopeSin = new float[n * (c.HeadDim / 2)];
+        internal readonly int[] RopePositions = new int[n];
+        internal int RopeRows = -1;
+
+        internal void PrepareRope(ReadOnlySpan<int> positions, float[] invFreq)
+        {
+            if (RopeRows == positions.Length && positions.SequenceEqual(RopePositions.AsSpan(0, RopeRows))) return;
+            int half = invFreq.Length;
+            Ops.RopeTables(positions, invFreq, RopeCos.AsSpan(0, positions.Length * half), RopeSin.AsSpan(0, positions.Length * half));
+            positions.CopyTo(RopePositions);
+            RopeRows = positions.Length;
+        }
     }
 
     /// <summary>
@@ -64,10 +79,14 @@ public sealed class LlamaDecoderLayer
         var vNew = cache.V.AsSpan(past * kvd, n * kvd);
         MatMul.Linear(s.X, n, _k, _kB, kNew);
         MatMul.Linear(s.X, n, _v, _vB, vNew);
+        s.PrepareRope(positions, invFreq);
+        int half = hd / 2;
         for (int i = 0; i < n; i++)
         {
-            Ops.Rope(s.Q.AsSpan(i * heads * hd, heads * hd), heads, hd, positions[i], invFreq);
-            Ops.Rope(kNew.Slice(i * kvd, kvd), kvHeads, hd, positions[i], invFreq);
+            var cos = s.RopeCos.AsSpan(i * half, half);
+            var sin = s.RopeSin.AsSpan(i * half, half);
+            Ops.Rope(s.Q.AsSpan(i * heads * hd, heads * hd), heads, hd, cos, sin);
+            Ops.Rope(kNew.Slice(i * kvd, kvd), kvHeads, hd, cos, sin);
         }
         cache.Length = total;
 

@@ -38,13 +38,11 @@ public static unsafe class Gemm
     // per thread, so prefill run from many pool threads does not leave one large buffer on each.
     private static readonly Stack<(nint Ptr, long Cap)> s_aPool = new();
 
-    private static ParallelOptions s_options = new() { MaxDegreeOfParallelism = Environment.ProcessorCount };
-
-    /// <summary>Worker threads used (ProcessorCount unless set lower, e.g. 1 for single-thread timing).</summary>
+    /// <summary>Alias of <see cref="Parallelism.MaxThreads"/> (kept for existing callers).</summary>
     public static int MaxThreads
     {
-        get => s_options.MaxDegreeOfParallelism;
-        set => s_options = new ParallelOptions { MaxDegreeOfParallelism = Math.Max(1, value) };
+        get => Parallelism.MaxThreads;
+        set => Parallelism.MaxThreads = value;
     }
 
     /// <summary>
@@ -110,7 +108,7 @@ public static unsafe class Gemm
         int threads = Math.Max(1, MaxThreads);
         nint xp = (nint)x, pap = (nint)pa;
         if (threads > 1 && kBlocks > 1 && (long)m * k >= 1 << 16)
-            Parallel.For(0, kBlocks, s_options, pb =>
+            Parallel.For(0, kBlocks, Parallelism.Options, pb =>
                 PackABlock((float*)xp, m, k, mPad, pb, (float*)pap));
         else
             for (int pb = 0; pb < kBlocks; pb++) PackABlock(x, m, k, mPad, pb, pa);
@@ -138,7 +136,7 @@ public static unsafe class Gemm
         }
         else
         {
-            Parallel.For(0, items, s_options, it =>
+            Parallel.For(0, items, Parallelism.Options, it =>
                 PackedItem(it, nChunks, nc, panelsPerGroup, m, mPad, w, (float*)pap, (float*)bp, (float*)yp));
         }
     }
@@ -197,15 +195,17 @@ public static unsafe class Gemm
     {
         int n = w.Rows;
         int threads = Math.Max(1, MaxThreads);
-        // Big chunks (multiples of 4 rows): ~4 per thread so a slow core does not hold everyone back,
+        // Big chunks (multiples of 8 rows): ~4 per thread so a slow core does not hold everyone back,
         // but each chunk still streams >= 64 rows of W.
         int chunks = Math.Min(threads * 4, Math.Max(1, n / 64));
         if (threads == 1 || (long)n * w.Cols < 1 << 15) chunks = 1;
-        int rowsPer = ((n + chunks - 1) / chunks + 3) & ~3;
+        // Chunk starts on multiples of 8 rows: a row then takes the same 8-row/4-row/1-row dot kernel (and
+        // so the same summation order) whatever the chunk count, keeping results independent of MaxThreads.
+        int rowsPer = ((n + chunks - 1) / chunks + 7) & ~7;
         chunks = (n + rowsPer - 1) / rowsPer;
         if (chunks == 1) { GemvRange(x, m, w, bias, y, 0, n); return; }
         nint xp = (nint)x, yp = (nint)y, bp = (nint)bias;
-        Parallel.For(0, chunks, s_options, c =>
+        Parallel.For(0, chunks, Parallelism.Options, c =>
             GemvRange((float*)xp, m, w, (float*)bp, (float*)yp, c * rowsPer, Math.Min(n, (c + 1) * rowsPer)));
     }
 

@@ -40,7 +40,7 @@ public static class MatMul
             {
                 var (xp, yp, bp, hasBias) = ((nint)px, (nint)py, (nint)pb, !bias.IsEmpty);
                 int blocks = (n + RowBlock - 1) / RowBlock;
-                Parallel.For(0, blocks, () => new float[RowBlock * k], (blk, _, wbuf) =>
+                Parallel.For(0, blocks, Parallelism.Options, () => new float[RowBlock * k], (blk, _, wbuf) =>
                 {
                     int n0 = blk * RowBlock, nb = Math.Min(RowBlock, n - n0);
                     w.CopyTo((long)n0 * k, wbuf.AsSpan(0, nb * k));

@@ -1,4 +1,5 @@
 using System.Numerics.Tensors;
+using System.Runtime.Intrinsics;
 
 namespace AutoPrune.Tensors;
 
@@ -7,6 +8,28 @@ public static class Ops
 {
     /// <summary>LLaMA RMSNorm on each row of x [rows, d]: x * rsqrt(mean(x²) + eps) * w.</summary>
     public static void RmsNorm(ReadOnlySpan<float> x, ReadOnlySpan<float> w, float eps, Span<float> y, int rows)
+    {
+        int d = w.Length;
+        for (int r = 0; r < rows; r++)
+        {
+            var xr = x.Slice(r * d, d);
+            var yr = y.Slice(r * d, d);
+            float ms = TensorPrimitives.Dot(xr, xr) / d;
+            float inv = 1f / MathF.Sqrt(ms + eps);
+            // One pass, rounding (x·inv)·w exactly as the two-pass reference does.
+            int i = 0;
+            if (Vector256.IsHardwareAccelerated)
+            {
+                var vi = Vector256.Create(inv);
+                for (; i + 8 <= d; i += 8)
+                    ((Vector256.Create(xr.Slice(i, 8)) * vi) * Vector256.Create(w.Slice(i, 8))).CopyTo(yr.Slice(i, 8));
+            }
+            for (; i < d; i++) yr[i] = xr[i] * inv * w[i];
+        }
+    }
+
+    /// <summary>Two-pass RMSNorm (the reference for <see cref="RmsNorm"/>).</summary>
+    public static void RmsNormReference(ReadOnlySpan<float> x, ReadOnlySpan<float> w, float eps, Span<float> y, int rows)
     {
         int d = w.Length;
         for (int r = 0; r < rows; r++)
@@ -37,21 +60,95 @@ public static class Ops
         }
     }
 
+    // Elementwise maps run 8 lanes at a time; a tail shorter than 8 goes through the same vector code via
+    // an 8-float buffer, so an element's result never depends on its position or the span length.
+    private interface IMap { static abstract Vector256<float> Apply(Vector256<float> x, Vector256<float> y); }
+
+    private static void Map<T>(Span<float> x, ReadOnlySpan<float> y) where T : IMap
+    {
+        int i = 0, n = x.Length;
+        for (; i + 8 <= n; i += 8)
+            T.Apply(Vector256.Create((ReadOnlySpan<float>)x.Slice(i, 8)), y.IsEmpty ? default : Vector256.Create(y.Slice(i, 8))).CopyTo(x.Slice(i, 8));
+        if (i == n) return;
+        Span<float> tx = stackalloc float[8], ty = stackalloc float[8];
+        tx.Clear(); ty.Clear();
+        x[i..].CopyTo(tx);
+        if (!y.IsEmpty) y[i..n].CopyTo(ty);
+        T.Apply(Vector256.Create((ReadOnlySpan<float>)tx), Vector256.Create((ReadOnlySpan<float>)ty)).CopyTo(tx);
+        tx[..(n - i)].CopyTo(x[i..]);
+    }
+
+    private struct QuickGeluMap : IMap
+    {
+        public static Vector256<float> Apply(Vector256<float> x, Vector256<float> _) =>
+            x / (Vector256<float>.One + Vector256.Exp(x * Vector256.Create(-1.702f)));
+    }
+
+    private struct SiluMulMap : IMap
+    {
+        public static Vector256<float> Apply(Vector256<float> g, Vector256<float> up) =>
+            g / (Vector256<float>.One + Vector256.Exp(-g)) * up;
+    }
+
+    private struct GeluMap : IMap
+    {
+        public static Vector256<float> Apply(Vector256<float> x, Vector256<float> _)
+        {
+            var lo = Vector256.WidenLower(x); var hi = Vector256.WidenUpper(x);
+            var half = Vector256.Create(0.5); var one = Vector256<double>.One; var rs2 = Vector256.Create(0.70710678118654752);
+            lo = half * lo * (one + ErfVector.Erf(lo * rs2));
+            hi = half * hi * (one + ErfVector.Erf(hi * rs2));
+            return Vector256.Narrow(lo, hi);
+        }
+    }
+
+    private struct ErfMap : IMap
+    {
+        public static Vector256<float> Apply(Vector256<float> x, Vector256<float> _) =>
+            Vector256.Narrow(ErfVector.Erf(Vector256.WidenLower(x)), ErfVector.Erf(Vector256.WidenUpper(x)));
+    }
+
     /// <summary>CLIP quick_gelu: x * sigmoid(1.702 x), in place.</summary>
     public static void QuickGelu(Span<float> x)
+    {
+        if (Vector256.IsHardwareAccelerated) Map<QuickGeluMap>(x, default);
+        else QuickGeluReference(x);
+    }
+
+    public static void QuickGeluReference(Span<float> x)
     {
         for (int i = 0; i < x.Length; i++) x[i] = x[i] / (1f + MathF.Exp(-1.702f * x[i]));
     }
 
-    /// <summary>Exact GELU 0.5 x (1 + erf(x/√2)), in place.</summary>
+    /// <summary>Exact GELU 0.5 x (1 + erf(x/√2)), in place, evaluated in double (see <see cref="ErfVector"/>).</summary>
     public static void Gelu(Span<float> x)
+    {
+        if (Vector256.IsHardwareAccelerated) Map<GeluMap>(x, default);
+        else GeluReference(x);
+    }
+
+    public static void GeluReference(Span<float> x)
     {
         for (int i = 0; i < x.Length; i++)
             x[i] = (float)(0.5 * x[i] * (1.0 + Erf(x[i] * 0.70710678118654752)));
     }
 
+    /// <summary>Vectorized float erf, y = erf(x) (within 1 ulp of the correctly rounded value).</summary>
+    public static void Erf(ReadOnlySpan<float> x, Span<float> y)
+    {
+        x.CopyTo(y);
+        Map<ErfMap>(y, default);
+    }
+
     /// <summary>SwiGLU gate: gate = silu(gate) * up, in place over gate.</summary>
     public static void SiluMul(Span<float> gate, ReadOnlySpan<float> up)
+    {
+        if (up.Length < gate.Length) throw new ArgumentException("up is shorter than gate");
+        if (Vector256.IsHardwareAccelerated) Map<SiluMulMap>(gate, up);
+        else SiluMulReference(gate, up);
+    }
+
+    public static void SiluMulReference(Span<float> gate, ReadOnlySpan<float> up)
     {
         for (int i = 0; i < gate.Length; i++)
         {
@@ -64,6 +161,35 @@ public static class Ops
     public static void Softmax(Span<float> x)
     {
         if (x.Length == 0) return;
+        if (!Vector256.IsHardwareAccelerated) { SoftmaxReference(x); return; }
+        float max = TensorPrimitives.Max(x);
+        var vm = Vector256.Create(max);
+        var acc = Vector256<float>.Zero;
+        int i = 0, n = x.Length;
+        for (; i + 8 <= n; i += 8)
+        {
+            var e = Vector256.Exp(Vector256.Create((ReadOnlySpan<float>)x.Slice(i, 8)) - vm);
+            e.CopyTo(x.Slice(i, 8));
+            acc += e;
+        }
+        float sum = Vector256.Sum(acc);
+        if (i < n)
+        {
+            Span<float> t = stackalloc float[8];
+            t.Fill(float.NegativeInfinity);
+            x[i..].CopyTo(t);
+            var e = Vector256.Exp(Vector256.Create((ReadOnlySpan<float>)t) - vm); // exp(−∞) = 0 in unused lanes
+            e.CopyTo(t);
+            t[..(n - i)].CopyTo(x[i..]);
+            sum += Vector256.Sum(e);
+        }
+        TensorPrimitives.Multiply(x, 1f / sum, x);
+    }
+
+    /// <summary>Scalar softmax (the reference for <see cref="Softmax"/>).</summary>
+    public static void SoftmaxReference(Span<float> x)
+    {
+        if (x.Length == 0) return;
         float max = TensorPrimitives.Max(x);
         float sum = 0;
         for (int i = 0; i < x.Length; i++) { float e = MathF.Exp(x[i] - max); x[i] = e; sum += e; }
@@ -71,28 +197,68 @@ public static class Ops
     }
 
     /// <summary>
-    /// Rotate-half RoPE on one row [heads, headDim] at position pos, with inv_freq precomputed in float32
-    /// as transformers does (θ^(-2i/d)); cos/sin of pos·inv_freq duplicated over both halves.
+    /// cos/sin tables [positions.Length, headDim/2] for <see cref="Rope(Span{float}, int, int, ReadOnlySpan{float}, ReadOnlySpan{float})"/>:
+    /// angle = pos·inv_freq in float32 as transformers computes it (computed once per forward, shared by Q and K).
     /// </summary>
-    public static void Rope(Span<float> row, int heads, int headDim, float pos, ReadOnlySpan<float> invFreq)
+    public static void RopeTables(ReadOnlySpan<int> positions, ReadOnlySpan<float> invFreq, Span<float> cos, Span<float> sin)
+    {
+        int half = invFreq.Length;
+        for (int r = 0; r < positions.Length; r++)
+        {
+            float pos = positions[r];
+            for (int i = 0; i < half; i++)
+            {
+                float a = pos * invFreq[i];
+                cos[r * half + i] = MathF.Cos(a);
+                sin[r * half + i] = MathF.Sin(a);
+            }
+        }
+    }
+
+    /// <summary>
+    /// Rotate-half RoPE on one row [heads, headDim] with that position's cos/sin (headDim/2 each, duplicated
+    /// over both halves). Separate multiply and subtract (no FMA), so results equal the scalar reference bit for bit.
+    /// </summary>
+    public static void Rope(Span<float> row, int heads, int headDim, ReadOnlySpan<float> cos, ReadOnlySpan<float> sin)
     {
         int half = headDim / 2;
-        Span<float> cos = stackalloc float[half];
-        Span<float> sin = stackalloc float[half];
-        for (int i = 0; i < half; i++)
+        for (int h = 0; h < heads; h++)
         {
-            float a = pos * invFreq[i];
-            cos[i] = MathF.Cos(a);
-            sin[i] = MathF.Sin(a);
+            var a = row.Slice(h * headDim, half);
+            var b = row.Slice(h * headDim + half, half);
+            int i = 0;
+            if (Vector256.IsHardwareAccelerated)
+                for (; i + 8 <= half; i += 8)
+                {
+                    var x1 = Vector256.Create((ReadOnlySpan<float>)a.Slice(i, 8));
+                    var x2 = Vector256.Create((ReadOnlySpan<float>)b.Slice(i, 8));
+                    var c = Vector256.Create(cos.Slice(i, 8)); var s = Vector256.Create(sin.Slice(i, 8));
+                    (x1 * c - x2 * s).CopyTo(a.Slice(i, 8));
+                    (x2 * c + x1 * s).CopyTo(b.Slice(i, 8));
+                }
+            for (; i < half; i++)
+            {
+                float x1 = a[i], x2 = b[i];
+                a[i] = x1 * cos[i] - x2 * sin[i];
+                b[i] = x2 * cos[i] + x1 * sin[i];
+            }
         }
+    }
+
+    /// <summary>Scalar RoPE of one row at position pos, cos/sin computed on the spot (the reference).</summary>
+    public static void RopeReference(Span<float> row, int heads, int headDim, float pos, ReadOnlySpan<float> invFreq)
+    {
+        int half = headDim / 2;
         for (int h = 0; h < heads; h++)
         {
             var v = row.Slice(h * headDim, headDim);
             for (int i = 0; i < half; i++)
             {
+                float a = pos * invFreq[i];
+                float c = MathF.Cos(a), s = MathF.Sin(a);
                 float x1 = v[i], x2 = v[i + half];
-                v[i] = x1 * cos[i] - x2 * sin[i];
-                v[i + half] = x2 * cos[i] + x1 * sin[i];
+                v[i] = x1 * c - x2 * s;
+                v[i + half] = x2 * c + x1 * s;
             }
         }
     }
