@@ -71,6 +71,21 @@ public sealed class EvalCliTests
         Assert.Contains("none", File.ReadAllText(Path.Combine(dir, "sweep.md")));
     }
 
+    [Fact]
+    public void ResumingWithOtherPolicySettingsIsRefused()
+    {
+        var dir = TestPaths.TempDir();
+        var output = Path.Combine(dir, "ap.json");
+        string[] common = ["eval", "--model", TestPaths.TinyModel, "--data", Mini, "--limit", "2", "--policy", "autoprune", "--budget", "57", "--output", output];
+        var (code, _, stderr) = CliTests.Run([.. common, "--mi-norm", "mean"]);
+        Assert.True(code == 0, stderr);
+        (code, _, stderr) = CliTests.Run([.. common, "--mi-norm", "sum"]);
+        Assert.NotEqual(0, code);
+        Assert.Contains("other settings", stderr);
+        (code, _, stderr) = CliTests.Run([.. common, "--set", "mi-norm=mean"]);   // the same setting spelled differently resumes
+        Assert.True(code == 0, stderr);
+    }
+
     [Theory]
     [InlineData("no-data")]
     [InlineData("missing-folder")]

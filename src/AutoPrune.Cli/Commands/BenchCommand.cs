@@ -28,6 +28,7 @@ public static class BenchCommand
         {
             shape, layers, dtype, visual, text, reps, decodeSteps, noGemm, blas, policy, budget, settings, positions, json,
         };
+        foreach (var f in PolicyOptionsCli.SettingFlags()) cmd.Options.Add(f);
         cmd.SetAction(r =>
         {
             var err = r.InvocationConfiguration.Error;

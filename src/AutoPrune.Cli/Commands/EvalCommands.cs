@@ -51,16 +51,18 @@ public static class EvalCommands
         var preds = new Option<string?>("--predictions") { Description = "per-question JSON lines (default: <output>.predictions.jsonl); re-running resumes it", HelpName = "FILE" };
         var shard = new Option<string?>("--shard") { Description = "run shard i of N (i/N, 0-based); join with `autoprune merge`", HelpName = "i/N" };
         var cmd = new Command("eval", "Answer a benchmark's questions and score them (resumable, shardable)") { model, weights, policy, budget, settings, positions, output, preds, shard };
+        foreach (var f in PolicyOptionsCli.SettingFlags()) cmd.Options.Add(f);
         d.AddTo(cmd);
         cmd.SetAction((r, ct) =>
         {
             var (set, scorer) = d.Load(r);
-            var pol = PolicyOptionsCli.Build(r, policy, budget, settings, positions);
+            var polOptions = PolicyOptionsCli.BuildOptions(r, budget, settings, positions);
+            var pol = PolicyFactory.Create(r.GetValue(policy)!, polOptions);
             using var m = LlavaModel.Load(r.GetValue(model) ?? Cli.DefaultModelDir(), r.GetValue(weights));
             ModelAnswerer.CheckFeasible(m, pol);
             var outPath = r.GetValue(output)!;
             var predPath = r.GetValue(preds) ?? DefaultPredictions(outPath);
-            var runSettings = RunSettings(m, r.GetValue(weights), pol, r.GetValue(budget), r.GetValue(settings), r.GetValue(positions), scorer, set.Name, r.GetValue(shard), r.GetValue(d.MaxNew));
+            var runSettings = RunSettings(m, r.GetValue(weights), pol, r.GetValue(budget), polOptions.Settings, r.GetValue(positions), scorer, set.Name, r.GetValue(shard), r.GetValue(d.MaxNew));
             var err = r.InvocationConfiguration.Error;
             var result = EvalProgressDisplay.Run($"{set.Name} {pol.Name}", err, progress =>
                 EvalRunner.Run(set, runSettings, predPath, ModelAnswerer.Create(m, pol, r.GetValue(d.MaxNew)),
@@ -120,7 +122,7 @@ public static class EvalCommands
                 var pol = PolicyFactory.Create(name, new PolicyOptions { Budget = budget, Settings = extra });
                 string label = budget is null ? name : $"{name}_{budget.Value.ToString(CultureInfo.InvariantCulture)}";
                 var outPath = Path.Combine(dir, label + ".json");
-                var rs = RunSettings(m, r.GetValue(weights), pol, budget, r.GetValue(settings), null, scorer, set.Name, null, maxNew);
+                var rs = RunSettings(m, r.GetValue(weights), pol, budget, extra, null, scorer, set.Name, null, maxNew);
                 var res = EvalProgressDisplay.Run($"{set.Name} {label}", err, progress =>
                     EvalRunner.Run(set, rs, DefaultPredictions(outPath), ModelAnswerer.Create(m, pol, maxNew),
                         new EvalRunOptions { Limit = r.GetValue(d.Limit), Progress = progress }, ct));
@@ -191,11 +193,12 @@ public static class EvalCommands
         return dict;
     }
 
-    private static EvalRunSettings RunSettings(LlavaModel m, string? weights, IPruningPolicy pol, double? budget, string[]? settings,
-        string? positions, string scorer, string benchmark, string? shard, int? maxNew)
+    private static EvalRunSettings RunSettings(LlavaModel m, string? weights, IPruningPolicy pol, double? budget,
+        IReadOnlyDictionary<string, string> settings, string? positions, string scorer, string benchmark, string? shard, int? maxNew)
     {
+        // Everything that changes predictions goes into the run's meta, so a resume with other settings is refused.
         var opts = new Dictionary<string, string>();
-        foreach (var s in settings ?? []) opts["set:" + s] = s;
+        foreach (var (k, v) in settings) opts["set:" + k.ToLowerInvariant()] = v;
         if (positions != null) opts["positions"] = positions;
         if (maxNew != null) opts["max_new_tokens"] = maxNew.Value.ToString(CultureInfo.InvariantCulture);
         return new EvalRunSettings

@@ -68,7 +68,11 @@ public static class PolicyOptionsCli
         ];
     }
 
-    public static IPruningPolicy Build(ParseResult r, Option<string> policy, Option<double?> budget, Option<string[]> settings, Option<string?> positions)
+    public static IPruningPolicy Build(ParseResult r, Option<string> policy, Option<double?> budget, Option<string[]> settings, Option<string?> positions) =>
+        PolicyFactory.Create(r.GetValue(policy)!, BuildOptions(r, budget, settings, positions));
+
+    /// <summary>Budget, position mode and settings from --set and the dedicated flags (a flag and --set must agree).</summary>
+    public static PolicyOptions BuildOptions(ParseResult r, Option<double?> budget, Option<string[]> settings, Option<string?> positions)
     {
         var dict = new Dictionary<string, string>(StringComparer.OrdinalIgnoreCase);
         foreach (var s in r.GetValue(settings) ?? [])
@@ -94,6 +98,6 @@ public static class PolicyOptionsCli
             dict[key] = value;
         }
         var pos = r.GetValue(positions) switch { "compact" => PositionMode.Compact, "original" => (PositionMode?)PositionMode.Original, _ => null };
-        return PolicyFactory.Create(r.GetValue(policy)!, new PolicyOptions { Budget = r.GetValue(budget), Positions = pos, Settings = dict });
+        return new PolicyOptions { Budget = r.GetValue(budget), Positions = pos, Settings = dict };
     }
 }
