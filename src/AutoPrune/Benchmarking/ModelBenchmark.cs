@@ -8,7 +8,8 @@ namespace AutoPrune.Benchmarking;
 /// <summary>Decoder prefill at one visual-token count: time per layer and what the FLOP formula predicts.</summary>
 public sealed record PrefillPoint(int VisualTokens, int TotalTokens, double MsPerLayer, double FlopsPerLayer)
 {
-    public double Gflops => FlopsPerLayer / (MsPerLayer * 1e6);
+    /// <summary>Formula FLOPs per second / 1e9 (the formula counts a multiply-add as one FLOP: half the GEMM rate).</summary>
+    public double FormulaGflops => FlopsPerLayer / (MsPerLayer * 1e6);
 }
 
 /// <summary>Pruned vs unpruned prefill of the same input, measured in the same run.</summary>
