@@ -12,26 +12,16 @@ namespace AutoPrune.Pruning;
 /// Budget T: keep round(T); the mean is within half a token.
 /// Differs from the official code: ties go to the lowest index; float32 distances.
 /// </summary>
-public sealed class DivPrune : IPruningPolicy
+public sealed class DivPrune : PreDecoderPolicy
 {
-    public string Name => "divprune";
-    public PositionMode Positions { get; }
-    private readonly double? _budget;
-    private int? _keep;
+    public override string Name => "divprune";
 
-    public DivPrune(PolicyOptions options)
-    {
-        _ = new SettingsReader(Name, options);
-        _budget = options.Budget;
-        Positions = options.Positions ?? PositionMode.Original;
-    }
+    public DivPrune(PolicyOptions options) : base(options) => _ = new SettingsReader(Name, options);
 
-    public void Begin(PruningSetup setup) =>
-        _keep = PreDecoderBudget.Keep(Name, _budget, setup.VisualTokens,
-            Math.Max(1, (int)Math.Round(0.1 * setup.VisualTokens, MidpointRounding.AwayFromZero)), setup);
+    protected override int DefaultKeep(int n0) => Math.Max(1, (int)Math.Round(0.1 * n0, MidpointRounding.AwayFromZero));
 
-    public VisualSelection? BeforeDecoder(PreDecoderContext ctx) =>
-        _keep is { } k ? new VisualSelection(SelectInOrder(ctx.Features, ctx.VisualTokens, ctx.HiddenSize, k)) : null;
+    protected override VisualSelection Select(PreDecoderContext ctx, int keep) =>
+        new(SelectInOrder(ctx.Features, ctx.VisualTokens, ctx.HiddenSize, keep));
 
     public static int[] SelectInOrder(float[] features, int n, int d, int k)
     {

@@ -10,23 +10,11 @@ namespace AutoPrune.Pruning;
 /// Differs from the official code: none in the ranking; the official code takes the [CLS] row from the vision tower's
 /// attention maps in fp16, ours is float32.
 /// </summary>
-public sealed class FasterVlm : IPruningPolicy
+public sealed class FasterVlm : PreDecoderPolicy
 {
-    public string Name => "fastervlm";
-    public PositionMode Positions { get; }
-    private readonly double? _budget;
-    private int? _keep;
+    public override string Name => "fastervlm";
 
-    public FasterVlm(PolicyOptions options)
-    {
-        _ = new SettingsReader(Name, options);
-        _budget = options.Budget;
-        Positions = options.Positions ?? PositionMode.Original;
-    }
+    public FasterVlm(PolicyOptions options) : base(options) => _ = new SettingsReader(Name, options);
 
-    public void Begin(PruningSetup setup) =>
-        _keep = PreDecoderBudget.Keep(Name, _budget, setup.VisualTokens, Math.Max(1, setup.VisualTokens / 4), setup);
-
-    public VisualSelection? BeforeDecoder(PreDecoderContext ctx) =>
-        _keep is { } k ? new VisualSelection(Ranking.TopKInOrder(ctx.ClsAttention, k)) : null;
+    protected override VisualSelection Select(PreDecoderContext ctx, int keep) => new(Ranking.TopKInOrder(ctx.ClsAttention, keep));
 }

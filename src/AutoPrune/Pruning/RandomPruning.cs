@@ -6,30 +6,24 @@ namespace AutoPrune.Pruning;
 /// same seed gives the same index set for images of the same size — vary seed to measure the spread.
 /// Budget T: keep round(T); without a budget keeps 25% of N0.
 /// </summary>
-public sealed class RandomPruning : IPruningPolicy
+public sealed class RandomPruning : PreDecoderPolicy
 {
-    public string Name => "random";
-    public PositionMode Positions { get; }
-    private readonly double? _budget;
+    public override string Name => "random";
     private readonly int _seed;
-    private int? _keep;
 
-    public RandomPruning(PolicyOptions options)
+    public RandomPruning(PolicyOptions options) : base(options)
     {
         var s = new SettingsReader(Name, options, "seed");
         _seed = s.Int("seed", int.MinValue, int.MaxValue) ?? 0;
-        _budget = options.Budget;
-        Positions = options.Positions ?? PositionMode.Original;
     }
 
-    public void Begin(PruningSetup setup)
+    public override void Begin(PruningSetup setup)
     {
-        _keep = PreDecoderBudget.Keep(Name, _budget, setup.VisualTokens, Math.Max(1, setup.VisualTokens / 4), setup);
+        base.Begin(setup);
         setup.Trace.Values["random.seed"] = _seed;
     }
 
-    public VisualSelection? BeforeDecoder(PreDecoderContext ctx) =>
-        _keep is { } k ? new VisualSelection(Select(ctx.VisualTokens, k, _seed)) : null;
+    protected override VisualSelection Select(PreDecoderContext ctx, int keep) => new(Select(ctx.VisualTokens, keep, _seed));
 
     /// <summary>Partial Fisher–Yates: the first k of a seeded shuffle, sorted.</summary>
     public static int[] Select(int n, int k, int seed)

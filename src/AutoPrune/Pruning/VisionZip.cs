@@ -17,26 +17,21 @@ namespace AutoPrune.Pruning;
 /// merges projector outputs (a mean after the MLP, not before). Ranking by the head-mean [CLS] attention equals the
 /// official head-sum ranking. The similarity uses the full concatenated key vector.
 /// </summary>
-public sealed class VisionZip : IPruningPolicy
+public sealed class VisionZip : PreDecoderPolicy
 {
-    public string Name => "visionzip";
-    public PositionMode Positions { get; }
-    private readonly double? _budget;
+    public override string Name => "visionzip";
     private readonly double _ratio;
-    private int? _total;
 
-    public VisionZip(PolicyOptions options)
+    public VisionZip(PolicyOptions options) : base(options)
     {
         var s = new SettingsReader(Name, options, "dominant-ratio");
         _ratio = s.Double("dominant-ratio", 0, 1, minExclusive: true) ?? 54.0 / 64.0;
-        _budget = options.Budget;
-        Positions = options.Positions ?? PositionMode.Original;
     }
 
-    public void Begin(PruningSetup setup)
+    public override void Begin(PruningSetup setup)
     {
-        _total = PreDecoderBudget.Keep(Name, _budget, setup.VisualTokens, Math.Max(1, setup.VisualTokens / 4), setup);
-        if (_total is { } t)
+        base.Begin(setup);
+        if (KeepCount is { } t)
         {
             var (dom, ctxN) = Split(t, _ratio);
             setup.Trace.Values["visionzip.dominant"] = dom;
@@ -51,8 +46,8 @@ public sealed class VisionZip : IPruningPolicy
         return (dom, total - dom);
     }
 
-    public VisualSelection? BeforeDecoder(PreDecoderContext ctx) =>
-        _total is { } t ? Select(ctx.ClsAttention, ctx.VisionKeys, ctx.VisualTokens, ctx.VisionHiddenSize, t, _ratio) : null;
+    protected override VisualSelection Select(PreDecoderContext ctx, int keep) =>
+        Select(ctx.ClsAttention, ctx.VisionKeys, ctx.VisualTokens, ctx.VisionHiddenSize, keep, _ratio);
 
     public static VisualSelection Select(float[] cls, float[] keys, int n, int dk, int total, double ratio)
     {
