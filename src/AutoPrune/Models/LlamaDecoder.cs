@@ -87,7 +87,7 @@ public sealed class LlamaDecoder
             layerOutputs?.Invoke(l, h, n);
             if (l == L - 1) break;
 
-            var ctx = new DecoderLayerContext(this, h, scratch.Q, lc, n, visualIds, visualCount)
+            var ctx = new DecoderLayerContext(this, l, h, scratch.Q, lc, n, visualIds, visualCount, positions)
             {
                 Layer = l, NumLayers = L, SequenceLength = n, VisualStart = visualStart, VisualCount = visualCount,
                 Heads = c.NumAttentionHeads, HiddenSize = d, OriginalVisualCount = trace.VisualTokensIn, Trace = trace,
@@ -226,8 +226,8 @@ public sealed class LlamaDecoder
         return Logits(h);
     }
 
-    private sealed class DecoderLayerContext(LlamaDecoder dec, float[] h, float[] q, LayerKvCache cache, int n, int[] ids, int visualCount)
-        : LayerContext
+    private sealed class DecoderLayerContext(LlamaDecoder dec, int layer, float[] h, float[] q, LayerKvCache cache, int n, int[] ids,
+        int visualCount, int[] positions) : LayerContext
     {
         public override ReadOnlySpan<int> VisualIds => ids.AsSpan(0, visualCount);
 
@@ -241,6 +241,14 @@ public sealed class LlamaDecoder
             var c = dec.Config;
             return Attention.Probabilities(q, cache.K, n, n, c.NumAttentionHeads, c.NumKeyValueHeads, c.HeadDim, causal: true,
                 queryRows, keyRows);
+        }
+
+        public override float[] NextLayerAttentionPerHead(int[] queryRows, int[] keyRows)
+        {
+            if (layer + 1 >= dec.Layers.Length) throw new InvalidOperationException("the last layer has no next layer");
+            foreach (var r in queryRows) if ((uint)r >= (uint)n) throw new ArgumentOutOfRangeException(nameof(queryRows));
+            foreach (var r in keyRows) if ((uint)r >= (uint)n) throw new ArgumentOutOfRangeException(nameof(keyRows));
+            return dec.Layers[layer + 1].ScoreAttention(h, n, positions.AsSpan(0, n), dec._invFreq, queryRows, keyRows);
         }
     }
 }

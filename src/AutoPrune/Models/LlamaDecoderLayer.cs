@@ -36,6 +36,40 @@ public sealed class LlamaDecoderLayer
         _down = w.Get(p + "mlp.down_proj.weight", d, m);
     }
 
+    /// <summary>
+    /// This layer's attention probabilities for hidden states h [n, d] that have not entered it yet (scoring before a
+    /// pruning step): input_layernorm, q/k projections and RoPE at the given positions, causal softmax over all n keys.
+    /// Q is projected only for the query rows; no cache or scratch is touched. Result [heads, queryRows, keyRows].
+    /// </summary>
+    public float[] ScoreAttention(float[] h, int n, ReadOnlySpan<int> positions, float[] invFreq, int[] queryRows, int[] keyRows)
+    {
+        int d = _c.HiddenSize, heads = _c.NumAttentionHeads, kvHeads = _c.NumKeyValueHeads, hd = _c.HeadDim;
+        int qd = heads * hd, kvd = kvHeads * hd, half = hd / 2, nr = queryRows.Length;
+        var x = new float[n * d];
+        Ops.RmsNorm(h, _inNorm, _c.RmsNormEps, x, n);
+        var k = new float[n * kvd];
+        MatMul.Linear(x, n, _k, _kB, k);
+        var cos = new float[n * half];
+        var sin = new float[n * half];
+        Ops.RopeTables(positions[..n], invFreq, cos, sin);
+        for (int i = 0; i < n; i++) Ops.Rope(k.AsSpan(i * kvd, kvd), kvHeads, hd, cos.AsSpan(i * half, half), sin.AsSpan(i * half, half));
+
+        // Q of the query rows only, scattered into a full-height buffer so causal masking sees true row indices.
+        var xq = new float[nr * d];
+        for (int r = 0; r < nr; r++) x.AsSpan(queryRows[r] * d, d).CopyTo(xq.AsSpan(r * d, d));
+        var qSel = new float[nr * qd];
+        MatMul.Linear(xq, nr, _q, _qB, qSel);
+        var q = new float[n * qd];
+        for (int r = 0; r < nr; r++)
+        {
+            int i = queryRows[r];
+            var row = q.AsSpan(i * qd, qd);
+            qSel.AsSpan(r * qd, qd).CopyTo(row);
+            Ops.Rope(row, heads, hd, cos.AsSpan(i * half, half), sin.AsSpan(i * half, half));
+        }
+        return Attention.Probabilities(q, k, n, n, heads, kvHeads, hd, causal: true, queryRows, keyRows);
+    }
+
     /// <summary>Activation buffers for up to n rows, allocated once and reused by every layer.</summary>
     public sealed class Scratch(int n, LlamaConfig c)
     {

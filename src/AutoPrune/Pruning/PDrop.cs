@@ -11,9 +11,10 @@ namespace AutoPrune.Pruning;
 /// Budget T (mean over all L layers): λ is found by bisection so that the continuous schedule averages T, the counts
 /// round(N0·λ^j) are then nudged one token at a time (latest stage first) until the mean is within half a token of T.
 /// The lowest feasible T is (s1·N0 + L − s1)/L with s1 the first stage start.
-/// Differs from the official code: it scores stage j with the NEXT layer's q/k projections of the last instruction
-/// token; our frame exposes the attention of the layer that just ran, so we rank with layer s_j − 1's own attention
-/// (FastV-style). Stage counts come from the budget rather than the fixed λ = 0.5.
+/// Scoring as the official code: stage j (starting at layer s_j) ranks with layer s_j's own q/k projections of the
+/// current hidden states (<see cref="LayerContext.NextLayerAttentionPerHead"/>), i.e. the attention the first layer of
+/// the stage would compute, last prompt token → visual tokens, mean over heads.
+/// Differs from the official code: stage counts come from the budget rather than the fixed λ = 0.5.
 /// </summary>
 public sealed class PDrop : IPruningPolicy
 {
@@ -94,6 +95,8 @@ public sealed class PDrop : IPruningPolicy
     {
         int stage = Array.IndexOf(_starts, ctx.Layer + 1);
         if (stage < 0 || _counts[stage] >= ctx.VisualCount) return null;
-        return new VisualSelection(Ranking.TopKInOrder(BaselineScores.LastRowVisualAttention(ctx), _counts[stage]));
+        var cols = ctx.VisualRows();
+        var score = Tensors.Attention.MeanOverHeads(ctx.NextLayerAttentionPerHead([ctx.LastRow], cols), ctx.Heads, 1, cols.Length);
+        return new VisualSelection(Ranking.TopKInOrder(score, _counts[stage]));
     }
 }

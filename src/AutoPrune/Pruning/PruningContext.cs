@@ -67,6 +67,13 @@ public abstract class LayerContext
     /// </summary>
     public abstract float[] AttentionPerHead(int[] queryRows, int[] keyRows);
 
+    /// <summary>
+    /// The NEXT layer's attention probabilities per head for the current sequence, [Heads, queryRows, keyRows], computed
+    /// from this layer's output (next layer's input_layernorm, q/k projections, RoPE at the current positions) before any
+    /// pruning at this boundary — how PyramidDrop scores a stage. Costs a K projection of every row.
+    /// </summary>
+    public abstract float[] NextLayerAttentionPerHead(int[] queryRows, int[] keyRows);
+
     /// <summary>Rows of the current visual block.</summary>
     public int[] VisualRows()
     {

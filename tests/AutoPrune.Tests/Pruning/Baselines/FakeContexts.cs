@@ -24,6 +24,9 @@ internal sealed class FakeLayerContext : LayerContext
                     r[(h * queryRows.Length + i) * keyRows.Length + j] = Attention[(h * n + queryRows[i]) * n + keyRows[j]];
         return r;
     }
+
+    /// <summary>The hand-made map stands for the next layer's attention too (PDrop scores with it).</summary>
+    public override float[] NextLayerAttentionPerHead(int[] queryRows, int[] keyRows) => AttentionPerHead(queryRows, keyRows);
 }
 
 internal static class Fake
