@@ -111,7 +111,7 @@ public static class EvalCommands
             var policyNames = r.GetValue(policies)!.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
             foreach (var p in policyNames) if (!PolicyFactory.Names.Contains(p, StringComparer.OrdinalIgnoreCase))
                 throw new PruningOptionException($"unknown policy '{p}' (available: {string.Join(", ", PolicyFactory.Names)})");
-            var extra = ParseSettings(r.GetValue(settings));
+            var extra = PolicyOptionsCli.ParseSettings(r.GetValue(settings));
             using var m = LlavaModel.Load(r.GetValue(model) ?? Cli.DefaultModelDir(), r.GetValue(weights));
             var err = r.InvocationConfiguration.Error;
             int? maxNew = r.GetValue(d.MaxNew);
@@ -179,18 +179,6 @@ public static class EvalCommands
         }
         if (list.Count == 0) throw new PruningOptionException("--budgets is empty");
         return list;
-    }
-
-    private static Dictionary<string, string> ParseSettings(string[]? items)
-    {
-        var dict = new Dictionary<string, string>(StringComparer.OrdinalIgnoreCase);
-        foreach (var s in items ?? [])
-        {
-            int eq = s.IndexOf('=');
-            if (eq <= 0) throw new PruningOptionException($"--set expects NAME=VALUE, got '{s}'");
-            dict[s[..eq].Trim()] = s[(eq + 1)..].Trim();
-        }
-        return dict;
     }
 
     private static EvalRunSettings RunSettings(LlavaModel m, string? weights, IPruningPolicy pol, double? budget,

@@ -74,13 +74,7 @@ public static class PolicyOptionsCli
     /// <summary>Budget, position mode and settings from --set and the dedicated flags (a flag and --set must agree).</summary>
     public static PolicyOptions BuildOptions(ParseResult r, Option<double?> budget, Option<string[]> settings, Option<string?> positions)
     {
-        var dict = new Dictionary<string, string>(StringComparer.OrdinalIgnoreCase);
-        foreach (var s in r.GetValue(settings) ?? [])
-        {
-            int eq = s.IndexOf('=');
-            if (eq <= 0) throw new PruningOptionException($"--set expects NAME=VALUE, got '{s}'");
-            dict[s[..eq].Trim()] = s[(eq + 1)..].Trim();
-        }
+        var dict = ParseSettings(r.GetValue(settings));
         foreach (var opt in r.CommandResult.Command.Options)
         {
             if (!FlagSettings.TryGetValue(opt.Name, out var key)) continue;
@@ -99,5 +93,18 @@ public static class PolicyOptionsCli
         }
         var pos = r.GetValue(positions) switch { "compact" => PositionMode.Compact, "original" => (PositionMode?)PositionMode.Original, _ => null };
         return new PolicyOptions { Budget = r.GetValue(budget), Positions = pos, Settings = dict };
+    }
+
+    /// <summary>The --set NAME=VALUE items as a case-insensitive dictionary.</summary>
+    public static Dictionary<string, string> ParseSettings(string[]? items)
+    {
+        var dict = new Dictionary<string, string>(StringComparer.OrdinalIgnoreCase);
+        foreach (var s in items ?? [])
+        {
+            int eq = s.IndexOf('=');
+            if (eq <= 0) throw new PruningOptionException($"--set expects NAME=VALUE, got '{s}'");
+            dict[s[..eq].Trim()] = s[(eq + 1)..].Trim();
+        }
+        return dict;
     }
 }

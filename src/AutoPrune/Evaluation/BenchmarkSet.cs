@@ -120,19 +120,7 @@ public sealed class BenchmarkSet
         {
             n++;
             if (string.IsNullOrWhiteSpace(text)) continue;
-            JsonElement root;
-            try
-            {
-                using var doc = JsonDocument.Parse(text);
-                root = doc.RootElement.Clone();
-            }
-            catch (JsonException e)
-            {
-                throw new BenchmarkFormatException(path, n, "malformed JSON: " + e.Message, e);
-            }
-            if (root.ValueKind != JsonValueKind.Object)
-                throw new BenchmarkFormatException(path, n, $"expected a JSON object, got {root.ValueKind}");
-            yield return (n, root);
+            yield return (n, EvalJson.ParseObjectLine(text, path, n));
         }
     }
 

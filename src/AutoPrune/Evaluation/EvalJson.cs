@@ -32,6 +32,24 @@ internal static class EvalJson
         }
     }
 
+    /// <summary>One JSON-lines line that must be an object; errors name the file and line.</summary>
+    public static JsonElement ParseObjectLine(string text, string path, int line)
+    {
+        JsonElement root;
+        try
+        {
+            using var doc = JsonDocument.Parse(text);
+            root = doc.RootElement.Clone();
+        }
+        catch (JsonException e)
+        {
+            throw new BenchmarkFormatException(path, line, "malformed JSON: " + e.Message, e);
+        }
+        if (root.ValueKind != JsonValueKind.Object)
+            throw new BenchmarkFormatException(path, line, $"expected a JSON object, got {root.ValueKind}");
+        return root;
+    }
+
     /// <summary>Write to a temporary file then rename, so a crash never leaves a half-written summary or meta file.</summary>
     public static void WriteAtomic(string path, string text)
     {

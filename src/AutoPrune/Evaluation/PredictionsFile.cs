@@ -128,18 +128,7 @@ public static class PredictionsFile
 
     internal static PredictionRecord Parse(string text, string path, int line)
     {
-        JsonElement o;
-        try
-        {
-            using var doc = JsonDocument.Parse(text);
-            o = doc.RootElement.Clone();
-        }
-        catch (JsonException e)
-        {
-            throw new BenchmarkFormatException(path, line, "malformed JSON: " + e.Message, e);
-        }
-        if (o.ValueKind != JsonValueKind.Object)
-            throw new BenchmarkFormatException(path, line, $"expected a JSON object, got {o.ValueKind}");
+        var o = EvalJson.ParseObjectLine(text, path, line);
 
         JsonElement Get(string name, params JsonValueKind[] kinds)
         {

@@ -116,8 +116,6 @@ public sealed class LlavaModel : IDisposable
         Action<int, float[], int>? layerOutputs = null)
     {
         policy ??= new NoPruning();
-        var tc = Config.Text;
-        int d = tc.HiddenSize;
         var trace = new PrefillTrace { Policy = policy.Name };
         var sw = Stopwatch.StartNew();
 
