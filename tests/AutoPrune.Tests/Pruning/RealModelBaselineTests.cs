@@ -1,0 +1,90 @@
+using System.Globalization;
+using System.Text.RegularExpressions;
+using AutoPrune.Models;
+using AutoPrune.Pruning;
+
+namespace AutoPrune.Tests.Pruning;
+
+/// <summary>Every baseline on the embedded tiny model with a golden image and its question.</summary>
+public sealed class RealModelBaselineTests(TinyModelFixture fx) : IClassFixture<TinyModelFixture>
+{
+    public static IEnumerable<object[]> Policies() =>
+        [["fastv"], ["pdrop"], ["sparsevlm"], ["fastervlm"], ["visionzip"], ["divprune"], ["random"], ["uniform"]];
+
+    public static IEnumerable<object[]> PoliciesAndBudgets()
+    {
+        foreach (var p in Policies())
+            foreach (var t in new[] { 86.0, 57.0, 40.0 })
+                yield return [p[0], t];
+    }
+
+    private (float[] Pixels, PromptTokens Prompt) Input(string golden = "case2")
+    {
+        var g = new GoldenReference(golden);
+        return (fx.F32.PreprocessImage(g.ImagePath), fx.F32.Tokenize(g.Question));
+    }
+
+    private static IPruningPolicy Create(string name, double budget) => PolicyFactory.Create(name, new PolicyOptions { Budget = budget });
+
+    [Theory, MemberData(nameof(Policies))]
+    public void FullBudgetGivesTheUnprunedLogitsExactly(string name)
+    {
+        var (pixels, prompt) = Input();
+        var model = fx.F32;
+        var reference = model.Prefill(pixels, prompt);
+        var pruned = model.Prefill(pixels, prompt, Create(name, model.ImageTokens));
+        Assert.Equal(reference.Logits, pruned.Logits);
+        Assert.All(pruned.Trace.VisualTokensPerLayer, c => Assert.Equal(model.ImageTokens, c));
+    }
+
+    [Theory, MemberData(nameof(PoliciesAndBudgets))]
+    public void MeanVisualTokensMeetsTheBudgetAndTextIsNeverDropped(string name, double budget)
+    {
+        var (pixels, prompt) = Input();
+        var model = fx.F32;
+        IPruningPolicy policy = Create(name, budget);
+        try
+        {
+            policy.Begin(new PruningSetup(model.ImageTokens, model.Config.Text.NumHiddenLayers, prompt.TextTokens,
+                model.Config.Text.HiddenSize, model.Config.Text.IntermediateSize, new()));
+        }
+        catch (PruningOptionException e)
+        {
+            // Refused: the named lowest feasible budget must really be above the request and must itself work.
+            double lowest = LowestNamed(e.Message);
+            Assert.True(lowest > budget, e.Message);
+            budget = Math.Ceiling(lowest);
+            policy = Create(name, budget);
+        }
+        var sequence = new List<int>();
+        var result = model.Prefill(pixels, prompt, policy, layerOutputs: (_, _, n) => sequence.Add(n));
+        var perLayer = result.Trace.VisualTokensPerLayer;
+        Assert.InRange(result.Trace.MeanVisualTokens, budget - 1, budget + 1);
+        for (int l = 0; l < perLayer.Length; l++) Assert.Equal(prompt.TextTokens, sequence[l] - perLayer[l]);
+        Assert.True(result.Trace.Flops < result.Trace.FlopsUnpruned);
+        Assert.Equal(name, result.Trace.Policy);
+        var answer = Generator.Generate(model, pixels, prompt, new GenerationOptions { Policy = Create(name, budget), MaxNewTokens = 4 });
+        Assert.NotEmpty(answer.OutputIds);
+    }
+
+    [Theory, MemberData(nameof(Policies))]
+    public void InfeasibleBudgetIsRefusedNamingTheLowestFeasible(string name)
+    {
+        var (pixels, prompt) = Input();
+        var model = fx.F32;
+        var e = Assert.Throws<PruningOptionException>(() => model.Prefill(pixels, prompt, Create(name, 0.5)));
+        double lowest = LowestNamed(e.Message);
+        // Just below the named value is refused, the value itself is served within a token.
+        Assert.Throws<PruningOptionException>(() => model.Prefill(pixels, prompt, Create(name, lowest - 0.01)));
+        var ok = model.Prefill(pixels, prompt, Create(name, lowest));
+        Assert.InRange(ok.Trace.MeanVisualTokens, lowest - 1, lowest + 1);
+        Assert.Contains("exceeds", Assert.Throws<PruningOptionException>(() => model.Prefill(pixels, prompt, Create(name, model.ImageTokens + 1))).Message);
+    }
+
+    private static double LowestNamed(string message)
+    {
+        var m = Regex.Match(message, @"lowest feasible budget is ([0-9.]+)");
+        Assert.True(m.Success, message);
+        return double.Parse(m.Groups[1].Value, CultureInfo.InvariantCulture);
+    }
+}

@@ -1,0 +1,127 @@
+using AutoPrune.Tensors;
+
+namespace AutoPrune.Tests.Tensors;
+
+/// <summary>
+/// Vectorized elementwise kernels against their scalar references on odd lengths (vector body + tail).
+/// RMSNorm and RoPE keep the reference's rounding exactly (bitwise); exp-based maps differ only by the
+/// vector exp vs MathF.Exp (each ≤ 1 ulp), so we allow 4 ulp relative; GELU/erf are computed in double
+/// and must be within 1 ulp of the double-precision reference.
+/// </summary>
+public sealed class OpsTests
+{
+    public static TheoryData<int> Lengths() => [1, 7, 8, 33, 577];
+
+    private static float[] Rand(int n, float scale, int seed)
+    {
+        var rng = new Random(seed);
+        var a = new float[n];
+        for (int i = 0; i < n; i++) a[i] = (float)(rng.NextDouble() * 2 - 1) * scale;
+        return a;
+    }
+
+    private static void CloseRel(float[] want, float[] have, double rel)
+    {
+        for (int i = 0; i < want.Length; i++)
+            Assert.True(Math.Abs(have[i] - (double)want[i]) <= rel * Math.Abs(want[i]) + 1e-37,
+                $"[{i}] {have[i]:R} vs {want[i]:R}");
+    }
+
+    private static int UlpDiff(float a, float b) =>
+        Math.Abs(BitConverter.SingleToInt32Bits(a) - BitConverter.SingleToInt32Bits(b));
+
+    [Theory, MemberData(nameof(Lengths))]
+    public void RmsNormIsBitwiseTheReference(int d)
+    {
+        var x = Rand(3 * d, 3f, d);
+        var w = Rand(d, 2f, d + 1);
+        var a = new float[3 * d]; var b = new float[3 * d];
+        Ops.RmsNorm(x, w, 1e-5f, a, 3);
+        Ops.RmsNormReference(x, w, 1e-5f, b, 3);
+        Assert.Equal(b, a);
+    }
+
+    [Theory, MemberData(nameof(Lengths))]
+    public void QuickGeluMatchesReference(int n)
+    {
+        var x = Rand(n, 30f, n);
+        var a = (float[])x.Clone(); var b = (float[])x.Clone();
+        Ops.QuickGelu(a); Ops.QuickGeluReference(b);
+        CloseRel(b, a, 4.8e-7);
+    }
+
+    [Theory, MemberData(nameof(Lengths))]
+    public void SiluMulMatchesReference(int n)
+    {
+        var g = Rand(n, 30f, n); var up = Rand(n, 2f, n + 7);
+        var a = (float[])g.Clone(); var b = (float[])g.Clone();
+        Ops.SiluMul(a, up); Ops.SiluMulReference(b, up);
+        CloseRel(b, a, 4.8e-7);
+    }
+
+    [Theory, MemberData(nameof(Lengths))]
+    public void SoftmaxMatchesReference(int n)
+    {
+        var x = Rand(n, 20f, n);
+        var a = (float[])x.Clone(); var b = (float[])x.Clone();
+        Ops.Softmax(a); Ops.SoftmaxReference(b);
+        CloseRel(b, a, 1e-6);
+        Assert.Equal(1.0, a.Sum(v => (double)v), 5);
+    }
+
+    [Theory, MemberData(nameof(Lengths))]
+    public void GeluIsWithinOneUlpOfTheDoubleReference(int n)
+    {
+        var x = Rand(n, 8f, n);
+        var a = (float[])x.Clone(); var b = (float[])x.Clone();
+        Ops.Gelu(a); Ops.GeluReference(b);
+        for (int i = 0; i < n; i++) Assert.True(UlpDiff(a[i], b[i]) <= 1, $"gelu({x[i]:R}) = {a[i]:R}, reference {b[i]:R}");
+    }
+
+    [Fact]
+    public void GeluAndErfAreWithinOneUlpOnADenseGrid()
+    {
+        // Every region of the approximation and both boundaries (|x/√2| = 2 and 6, |x| = 2 and 6 for erf).
+        int n = 80_001;
+        var x = new float[n];
+        for (int i = 0; i < n; i++) x[i] = -10f + 20f * i / (n - 1);
+        var g = (float[])x.Clone(); var gr = (float[])x.Clone();
+        Ops.Gelu(g); Ops.GeluReference(gr);
+        var e = new float[n];
+        Ops.Erf(x, e);
+        int worstG = 0, worstE = 0;
+        for (int i = 0; i < n; i++)
+        {
+            worstG = Math.Max(worstG, UlpDiff(g[i], gr[i]));
+            // Near 0 the reference's own cancellation (1 + erf) dominates: compare with an absolute floor.
+            if (Math.Abs(gr[i]) < 1e-12f) Assert.True(Math.Abs(g[i] - gr[i]) < 1e-15, $"gelu({x[i]:R})");
+            worstE = Math.Max(worstE, UlpDiff(e[i], (float)Ops.Erf(x[i])));
+        }
+        Assert.True(worstG <= 1, $"gelu worst {worstG} ulp");
+        Assert.True(worstE <= 1, $"erf worst {worstE} ulp");
+        Assert.Equal(0f, e[n / 2]);
+        Assert.Equal(1f, e[n - 1]);
+        Assert.Equal(-1f, e[0]);
+    }
+
+    [Theory]
+    [InlineData(32, 1)] [InlineData(64, 7)] [InlineData(128, 33)] [InlineData(18, 3)] [InlineData(2, 5)]
+    public void RopeWithTablesIsBitwiseTheReference(int hd, int rows)
+    {
+        int heads = 3, half = hd / 2;
+        var invFreq = Ops.RopeInvFreq(hd, 10000f);
+        var pos = new int[rows];
+        for (int i = 0; i < rows; i++) pos[i] = i * 37 + 5;
+        var cos = new float[rows * half]; var sin = new float[rows * half];
+        Ops.RopeTables(pos, invFreq, cos, sin);
+        var x = Rand(rows * heads * hd, 2f, hd);
+        var a = (float[])x.Clone(); var b = (float[])x.Clone();
+        for (int r = 0; r < rows; r++)
+        {
+            Ops.Rope(a.AsSpan(r * heads * hd, heads * hd), heads, hd, cos.AsSpan(r * half, half), sin.AsSpan(r * half, half));
+            Ops.RopeReference(b.AsSpan(r * heads * hd, heads * hd), heads, hd, pos[r], invFreq);
+        }
+        Assert.Equal(b, a);
+        Assert.NotEqual(x, a);
+    }
+}
