@@ -16,6 +16,7 @@ public static class Cli
         Commands.EvalCommands.Sweep(),
         Commands.EvalCommands.Merge(),
         Commands.BenchCommand.Create(),
+        Commands.ServeCommand.Create(),
     };
 
     /// <summary>Parses and runs; every error is one line on stderr and a non-zero exit code, never a stack trace
@@ -28,7 +29,11 @@ public static class Cli
         if (stderr != null) config.Error = stderr;
         try
         {
-            return root.Parse(args).Invoke(config);
+            var parsed = root.Parse(args);
+            // serve's web host handles Ctrl+C and SIGTERM itself and lets requests in flight finish (longer than the
+            // 2 s the parser would wait before ending the process).
+            if (parsed.CommandResult.Command.Name == "serve") config.ProcessTerminationTimeout = null;
+            return parsed.Invoke(config);
         }
         catch (Exception e) when (e is AutoPruneException or IOException or UnauthorizedAccessException or ArgumentException or InvalidOperationException)
         {

@@ -52,3 +52,9 @@ public sealed class PruningOptionException : AutoPruneException
 {
     public PruningOptionException(string message) : base(message) { }
 }
+
+/// <summary>A decoding setting (token limit, temperature, top-p, top-k, penalty, stop sequence) is out of range.</summary>
+public sealed class GenerationOptionException : AutoPruneException
+{
+    public GenerationOptionException(string message) : base(message) { }
+}

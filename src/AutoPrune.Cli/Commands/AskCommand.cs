@@ -18,7 +18,10 @@ public static class AskCommand
         var maxNew = new Option<int?>("--max-new-tokens") { Description = "stop after this many tokens (default: the model's generation_config.json)", HelpName = "N" };
         var temperature = new Option<float>("--temperature") { Description = "sampling temperature; 0 = greedy (default)", DefaultValueFactory = _ => 0f };
         var topP = new Option<float>("--top-p") { Description = "nucleus sampling threshold (with --temperature > 0)", DefaultValueFactory = _ => 1f };
-        var seed = new Option<int>("--seed") { Description = "random seed for sampling", DefaultValueFactory = _ => 0 };
+        var topK = new Option<int>("--top-k") { Description = "sample among the K most likely tokens only (with --temperature > 0); 0 = no limit", DefaultValueFactory = _ => 0, HelpName = "K" };
+        var seed = new Option<int>("--seed") { Description = "random seed for sampling (same seed, same answer)", DefaultValueFactory = _ => 0 };
+        var penalty = new Option<float>("--repetition-penalty") { Description = "penalty on tokens already in the prompt or answer; 1 = none (default)", DefaultValueFactory = _ => 1f, HelpName = "P" };
+        var stop = new Option<string[]>("--stop") { Description = "end the answer before this text, repeatable", HelpName = "TEXT", AllowMultipleArgumentsPerToken = false };
         var pad = new Option<bool>("--pad-to-square") { Description = "pad the image to a square with the mean color first (original LLaVA), instead of llava-hf's center crop" };
         var json = Cli.JsonOption();
         var trace = new Option<bool>("--trace") { Description = "print visual tokens per layer, MI, FLOPs and timings" };
@@ -26,7 +29,7 @@ public static class AskCommand
 
         var cmd = new Command("ask", "Answer a question about an image")
         {
-            question, image, model, weights, maxNew, temperature, topP, seed, pad, policy, budget, settings, positions, json, trace,
+            question, image, model, weights, maxNew, temperature, topP, topK, seed, penalty, stop, pad, policy, budget, settings, positions, json, trace,
         };
         foreach (var f in PolicyOptionsCli.SettingFlags()) cmd.Options.Add(f);
         cmd.SetAction(r =>
@@ -40,7 +43,8 @@ public static class AskCommand
             var answer = Generator.Ask(m, r.GetValue(image)!, q, new GenerationOptions
             {
                 MaxNewTokens = r.GetValue(maxNew), Temperature = r.GetValue(temperature), TopP = r.GetValue(topP),
-                Seed = r.GetValue(seed), Policy = pol,
+                TopK = r.GetValue(topK), Seed = r.GetValue(seed), RepetitionPenalty = r.GetValue(penalty), Stop = r.GetValue(stop),
+                Policy = pol,
             });
             var o = r.InvocationConfiguration.Output;
             if (r.GetValue(json))
@@ -55,6 +59,7 @@ public static class AskCommand
                     ["prefill_ms"] = Math.Round(answer.PrefillMs, 2),
                     ["decode_ms"] = Math.Round(answer.DecodeMs, 2),
                     ["generated_tokens"] = answer.OutputIds.Length,
+                    ["finish_reason"] = answer.FinishReason == FinishReason.Stop ? "stop" : "length",
                     ["policy"] = answer.Trace.Policy,
                     ["trace"] = AutoPrune.Accounting.TraceJson.ToObject(answer.Trace),
                 };

@@ -91,9 +91,12 @@ public sealed class LlavaModel : IDisposable
     public int ImageTokens => Vision.FeatureTokens;
 
     /// <summary>Chat template + tokenizer; exactly one image placeholder.</summary>
-    public PromptTokens Tokenize(string question)
+    public PromptTokens Tokenize(string question) => TokenizePrompt(ChatTemplate.Format(question));
+
+    /// <summary>Tokenizes a prompt already in the chat template; exactly one image placeholder.</summary>
+    public PromptTokens TokenizePrompt(string prompt)
     {
-        var ids = Tokenizer.EncodePrompt(ChatTemplate.Format(question));
+        var ids = Tokenizer.EncodePrompt(prompt);
         int pos = -1;
         for (int i = 0; i < ids.Length; i++)
             if (ids[i] == Config.ImageTokenIndex)

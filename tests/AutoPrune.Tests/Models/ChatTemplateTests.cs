@@ -22,7 +22,7 @@ public class ChatTemplateTests
     public void EmptyQuestionIsRejected(string q) => Assert.Throws<InvalidPromptException>(() => ChatTemplate.Format(q));
 
     [Fact]
-    public void NullQuestionIsRejected() => Assert.Throws<InvalidPromptException>(() => ChatTemplate.Format(null!));
+    public void NullQuestionIsRejected() => Assert.Throws<InvalidPromptException>(() => ChatTemplate.Format((string)null!));
 
     [Fact]
     public void SecondImageSlotIsRejected()
