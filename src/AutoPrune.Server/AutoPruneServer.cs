@@ -27,6 +27,11 @@ public sealed class AutoPruneServer : IAsyncDisposable
     public ServerOptions Options { get; }
     public string ModelId { get; }
     internal AdmissionQueue Queue { get; }
+    /// <summary>Requests running or waiting now.</summary>
+    public int Admitted => Queue.Admitted;
+    /// <summary>Requests ended because their client went away.</summary>
+    public int Cancelled => Volatile.Read(ref _cancelled);
+    private int _cancelled;
     internal bool Stopping => Volatile.Read(ref _stopping) != 0;
 
     /// <summary>The model stays the caller's: dispose it after the server.</summary>
@@ -155,9 +160,10 @@ public sealed class AutoPruneServer : IAsyncDisposable
             await next(http);
             log.Status = log.Status == 0 ? http.Response.StatusCode : log.Status;
         }
-        catch (OperationCanceledException) when (http.RequestAborted.IsCancellationRequested)
+        catch (Exception) when (http.RequestAborted.IsCancellationRequested)
         {
             log.Status = 499;      // the client went away; nobody to answer
+            Interlocked.Increment(ref _cancelled);
             log.Error = "client disconnected";
         }
         catch (Exception e)

@@ -94,38 +94,49 @@ internal sealed class ChatCompletions(AutoPruneServer server)
     private async Task StreamAsync(HttpContext http, ChatRequest req, GenerationOptions options, string id, long created, double queueMs,
         RequestLog log, CancellationToken ct)
     {
+        var res = http.Response;
         var pieces = Channel.CreateUnbounded<string>(new UnboundedChannelOptions { SingleReader = true, SingleWriter = true });
+        using var stop = CancellationTokenSource.CreateLinkedTokenSource(ct);
         var run = Task.Run(() =>
         {
-            try { return server.Generate(req.Turns, options with { Cancellation = ct, OnText = t => pieces.Writer.TryWrite(t) }); }
+            try { return server.Generate(req.Turns, options with { Cancellation = stop.Token, OnText = t => pieces.Writer.TryWrite(t) }); }
             finally { pieces.Writer.TryComplete(); }
-        }, ct);
+        }, stop.Token);
+        try { await SendAsync(); }
+        finally
+        {
+            // A failed write (the client went away) must not release the slot while the model is still generating.
+            stop.Cancel();
+            try { await run; } catch (Exception) { }
+        }
 
-        // Headers go out with the first piece of text: until then an error (a bad image, an infeasible budget) is still a
-        // plain JSON error with its status code.
-        bool started = false;
-        var res = http.Response;
-        await foreach (var piece in pieces.Reader.ReadAllAsync(CancellationToken.None))
+        async Task SendAsync()
         {
-            if (!started) { await StartAsync(); started = true; }
-            await EventAsync(w => WriteChunk(w, id, created, piece, null, null, req.ImageCount, queueMs));
+            // Headers go out with the first piece of text: until then an error (a bad image, an infeasible budget) is still a
+            // plain JSON error with its status code.
+            bool started = false;
+            await foreach (var piece in pieces.Reader.ReadAllAsync(CancellationToken.None))
+            {
+                if (!started) { await StartAsync(); started = true; }
+                await EventAsync(w => WriteChunk(w, id, created, piece, null, null, req.ImageCount, queueMs));
+            }
+            Answer answer;
+            try { answer = await run; }
+            catch (Exception e) when (started && e is not OperationCanceledException)
+            {
+                // Too late for a status code: report the error as an event, as OpenAI does, and end the stream.
+                var err = e as ApiError ?? AutoPruneServer.ToApiError(e);
+                log.Status = err.Status;
+                await EventAsync(err.Write);
+                return;
+            }
+            log.Record(answer);
+            if (!started) await StartAsync();
+            await EventAsync(w => WriteChunk(w, id, created, null, answer, null, req.ImageCount, queueMs));
+            if (req.IncludeUsage) await EventAsync(w => WriteChunk(w, id, created, null, null, answer, req.ImageCount, queueMs));
+            await res.WriteAsync("data: [DONE]\n\n", http.RequestAborted);
+            await res.Body.FlushAsync(http.RequestAborted);
         }
-        Answer answer;
-        try { answer = await run; }
-        catch (Exception e) when (started && e is not OperationCanceledException)
-        {
-            // Too late for a status code: report the error as an event, as OpenAI does, and end the stream.
-            var err = e as ApiError ?? AutoPruneServer.ToApiError(e);
-            log.Status = err.Status;
-            await EventAsync(err.Write);
-            return;
-        }
-        log.Record(answer);
-        if (!started) await StartAsync();
-        await EventAsync(w => WriteChunk(w, id, created, null, answer, null, req.ImageCount, queueMs));
-        if (req.IncludeUsage) await EventAsync(w => WriteChunk(w, id, created, null, null, answer, req.ImageCount, queueMs));
-        await res.WriteAsync("data: [DONE]\n\n", http.RequestAborted);
-        await res.Body.FlushAsync(http.RequestAborted);
 
         async Task StartAsync()
         {

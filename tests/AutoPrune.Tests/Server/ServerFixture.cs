@@ -71,3 +71,8 @@ public sealed class ServerFixture : IAsyncLifetime
     public Task<(int status, JsonNode? json, HttpResponseMessage res)> PostAsync(JsonObject body, CancellationToken ct = default) =>
         PostAsync(Http, body.ToJsonString(), ct);
 }
+
+internal static class JsonObjectExtensions
+{
+    public static JsonObject Also(this JsonObject o, string key, JsonNode? value) { o[key] = value; return o; }
+}
