@@ -90,3 +90,9 @@ public sealed class PruningOptionException : AutoPruneException
 {
     public PruningOptionException(string message) : base(message) { }
 }
+
+/// <summary>A GGUF file is truncated or malformed, or uses a tensor type the engine cannot run.</summary>
+public sealed class GgufFormatException : ModelLoadException
+{
+    public GgufFormatException(string path, string problem) : base($"{path}: invalid GGUF file: {problem}") { }
+}

@@ -78,12 +78,15 @@ public sealed class LlavaModel : IDisposable
     public int ImageTokens => Vision.FeatureTokens;
 
     /// <summary>Chat template + tokenizer; exactly one image placeholder.</summary>
-    public PromptTokens Tokenize(string question)
+    public PromptTokens Tokenize(string question) =>
+        TokenizeWith(Tokenizer, Config.ImageTokenIndex, ChatTemplate.Format(question, Config.Text.ModelType));
+
+    internal static PromptTokens TokenizeWith(LlavaTokenizer tokenizer, int imageTokenIndex, string prompt)
     {
-        var ids = Tokenizer.EncodePrompt(ChatTemplate.Format(question));
+        var ids = tokenizer.EncodePrompt(prompt);
         int pos = -1;
         for (int i = 0; i < ids.Length; i++)
-            if (ids[i] == Config.ImageTokenIndex)
+            if (ids[i] == imageTokenIndex)
             {
                 if (pos >= 0) throw new InvalidPromptException("the prompt contains more than one <image> token");
                 pos = i;
