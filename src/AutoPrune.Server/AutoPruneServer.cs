@@ -126,7 +126,7 @@ public sealed class AutoPruneServer : IAsyncDisposable
         int ids, images = 0;
         try
         {
-            ids = _model.TokenizePrompt(ChatTemplate.Format(turns)).Ids.Length;
+            ids = _model.TokenizeConversation(turns).Ids.Length;
             foreach (var t in turns)
                 foreach (var im in t.Images) { im.Decode(); images++; }
         }

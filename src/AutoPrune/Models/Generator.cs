@@ -55,7 +55,7 @@ public static class Generator
     /// <summary>Answers the last user turn of a conversation, the whole conversation prefilled afresh with the policy.</summary>
     public static Answer Chat(LlavaModel model, IReadOnlyList<Turn> turns, GenerationOptions? options = null)
     {
-        var prompt = model.TokenizePrompt(ChatTemplate.Format(turns));
+        var prompt = model.TokenizeConversation(turns);
         ImageInput? image = null;
         int count = 0;
         foreach (var t in turns)
