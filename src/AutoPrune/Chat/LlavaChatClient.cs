@@ -1,6 +1,5 @@
 using System.Runtime.CompilerServices;
 using System.Threading.Channels;
-using AutoPrune.Loading;
 using AutoPrune.Models;
 using AutoPrune.Pruning;
 using Microsoft.Extensions.AI;
@@ -8,10 +7,12 @@ using Microsoft.Extensions.AI;
 namespace AutoPrune.Chat;
 
 /// <summary>
-/// The engine as a Microsoft.Extensions.AI <see cref="IChatClient"/>: one user message with one image
-/// (<see cref="DataContent"/> of an image media type) and its text. Every answer is pruned by the client's policy;
-/// the response's AdditionalProperties carry the accounting (mean visual tokens, FLOPs reduction, timings).
-/// Calls are serialized: one model, one prefill at a time.
+/// The engine as a Microsoft.Extensions.AI <see cref="IChatClient"/>: a conversation of system, user and assistant
+/// messages; user messages carry images as <see cref="DataContent"/> of an image media type. Every answer prefills the
+/// whole conversation afresh with the client's policy; the response's AdditionalProperties carry the accounting (mean
+/// visual tokens, FLOPs reduction, timings). ChatOptions map to sampling (Temperature, TopP, TopK, Seed,
+/// MaxOutputTokens, StopSequences; AdditionalProperties "repetition_penalty"). Calls are serialized: one model, one
+/// prefill at a time.
 /// </summary>
 public sealed class LlavaChatClient : IChatClient
 {
@@ -34,13 +35,13 @@ public sealed class LlavaChatClient : IChatClient
     public async Task<ChatResponse> GetResponseAsync(IEnumerable<ChatMessage> messages, ChatOptions? options = null,
         CancellationToken cancellationToken = default)
     {
-        var (pixels, prompt) = Prepare(messages);
+        var turns = ToTurns(messages);
         await _gate.WaitAsync(cancellationToken).ConfigureAwait(false);
         try
         {
-            var answer = await Task.Run(() => Generator.Generate(_model, pixels, prompt, Options(options, cancellationToken, null)), cancellationToken)
+            var answer = await Task.Run(() => Generator.Chat(_model, turns, Options(options, cancellationToken, null)), cancellationToken)
                 .ConfigureAwait(false);
-            return ToResponse(answer);
+            return ToResponse(answer, turns);
         }
         finally { _gate.Release(); }
     }
@@ -48,32 +49,21 @@ public sealed class LlavaChatClient : IChatClient
     public async IAsyncEnumerable<ChatResponseUpdate> GetStreamingResponseAsync(IEnumerable<ChatMessage> messages, ChatOptions? options = null,
         [EnumeratorCancellation] CancellationToken cancellationToken = default)
     {
-        var (pixels, prompt) = Prepare(messages);
+        var turns = ToTurns(messages);
         await _gate.WaitAsync(cancellationToken).ConfigureAwait(false);
         try
         {
-            var tokens = Channel.CreateUnbounded<int>(new UnboundedChannelOptions { SingleReader = true, SingleWriter = true });
+            var pieces = Channel.CreateUnbounded<string>(new UnboundedChannelOptions { SingleReader = true, SingleWriter = true });
             var run = Task.Run(() =>
             {
-                try { return Generator.Generate(_model, pixels, prompt, Options(options, cancellationToken, id => tokens.Writer.TryWrite(id))); }
-                finally { tokens.Writer.TryComplete(); }
+                try { return Generator.Chat(_model, turns, Options(options, cancellationToken, t => pieces.Writer.TryWrite(t))); }
+                finally { pieces.Writer.TryComplete(); }
             }, cancellationToken);
 
-            var ids = new List<int>();
-            string emitted = "";
-            await foreach (var id in tokens.Reader.ReadAllAsync(cancellationToken).ConfigureAwait(false))
-            {
-                ids.Add(id);
-                // Decode the whole prefix: SentencePiece pieces only become text in context (leading spaces, bytes).
-                var text = _model.Tokenizer.Decode(ids);
-                if (text.Length > emitted.Length && text.StartsWith(emitted, StringComparison.Ordinal))
-                {
-                    yield return new ChatResponseUpdate(ChatRole.Assistant, text[emitted.Length..]) { ModelId = _metadata.DefaultModelId };
-                    emitted = text;
-                }
-            }
+            await foreach (var piece in pieces.Reader.ReadAllAsync(cancellationToken).ConfigureAwait(false))
+                yield return new ChatResponseUpdate(ChatRole.Assistant, piece) { ModelId = _metadata.DefaultModelId };
             var answer = await run.ConfigureAwait(false);
-            var final = ToResponse(answer);
+            var final = ToResponse(answer, turns);
             yield return new ChatResponseUpdate
             {
                 Role = ChatRole.Assistant, FinishReason = final.FinishReason, ModelId = final.ModelId,
@@ -96,54 +86,63 @@ public sealed class LlavaChatClient : IChatClient
         _gate.Dispose();
     }
 
-    /// <summary>The question is the text of the last user message; the image comes from that message.</summary>
-    private (float[] pixels, PromptTokens prompt) Prepare(IEnumerable<ChatMessage> messages)
+    /// <summary>The messages as conversation turns: texts joined by spaces, images (image/* DataContent) of user messages.</summary>
+    public static List<Turn> ToTurns(IEnumerable<ChatMessage> messages)
     {
         ArgumentNullException.ThrowIfNull(messages);
-        ChatMessage? user = null;
-        int users = 0;
+        var turns = new List<Turn>();
         foreach (var m in messages)
-            if (m.Role == ChatRole.User) { user = m; users++; }
-        if (user == null) throw new InvalidPromptException("no user message");
-        if (users > 1) throw new InvalidPromptException($"LLaVA-1.5 answers one user message about one image; got {users} user messages");
-        DataContent? image = null;
-        foreach (var c in user.Contents)
-            if (c is DataContent d && d.HasTopLevelMediaType("image"))
+        {
+            var speaker = m.Role == ChatRole.User ? Speaker.User
+                : m.Role == ChatRole.Assistant ? Speaker.Assistant
+                : m.Role == ChatRole.System ? Speaker.System
+                : throw new InvalidPromptException($"messages of role '{m.Role}' are not supported (system, user, assistant)");
+            var texts = new List<string>();
+            var images = new List<ImageInput>();
+            foreach (var c in m.Contents)
             {
-                if (image != null) throw new InvalidPromptException("the user message has more than one image");
-                image = d;
+                if (c is TextContent t) texts.Add(t.Text);
+                else if (c is DataContent d && d.HasTopLevelMediaType("image"))
+                {
+                    if (speaker != Speaker.User) throw new InvalidPromptException("only user messages may carry images");
+                    images.Add(new ImageInput(d.Data.ToArray(), d.Name ?? $"image {images.Count + 1} of message {turns.Count + 1}"));
+                }
             }
-        if (image == null) throw new InvalidPromptException("the user message has no image (add a DataContent with an image/* media type)");
-        var question = user.Text;
-        var prompt = _model.Tokenize(question);
-        var pixels = _model.ImageProcessor.Process(ImageLoader.Load(image.Data.ToArray(), image.Name ?? image.MediaType));
-        return (pixels, prompt);
+            turns.Add(new Turn(speaker, string.Join(' ', texts), images));
+        }
+        if (turns.Count == 0) throw new InvalidPromptException("no messages");
+        return turns;
     }
 
-    private GenerationOptions Options(ChatOptions? o, CancellationToken ct, Action<int>? onToken) => new()
+    private GenerationOptions Options(ChatOptions? o, CancellationToken ct, Action<string>? onText) => new()
     {
         MaxNewTokens = o?.MaxOutputTokens,
         Temperature = o?.Temperature ?? 0f,
         TopP = o?.TopP ?? 1f,
+        TopK = o?.TopK ?? 0,
         Seed = (int)(o?.Seed ?? 0),
+        RepetitionPenalty = o?.AdditionalProperties?.TryGetValue("repetition_penalty", out float p) == true ? p : 1f,
+        Stop = o?.StopSequences is { Count: > 0 } s ? [.. s] : null,
         Policy = _policy(),
-        OnToken = onToken,
+        OnText = onText,
         Cancellation = ct,
     };
 
-    private ChatResponse ToResponse(Answer a)
+    private ChatResponse ToResponse(Answer a, List<Turn> turns)
     {
         var t = a.Trace;
-        bool stopped = a.OutputIds.Length > 0 && a.OutputIds[^1] == _model.Tokenizer.EosId;
+        int images = 0;
+        foreach (var turn in turns) images += turn.Images.Count;
+        int input = a.PromptTokens - images + a.VisualTokens;       // the ids hold one placeholder per image
         return new ChatResponse(new ChatMessage(ChatRole.Assistant, a.Text))
         {
             ModelId = _metadata.DefaultModelId,
-            FinishReason = stopped ? ChatFinishReason.Stop : ChatFinishReason.Length,
+            FinishReason = a.FinishReason == FinishReason.Stop ? ChatFinishReason.Stop : ChatFinishReason.Length,
             Usage = new UsageDetails
             {
-                InputTokenCount = a.PromptTokens - 1 + a.VisualTokens,
+                InputTokenCount = input,
                 OutputTokenCount = a.OutputIds.Length,
-                TotalTokenCount = a.PromptTokens - 1 + a.VisualTokens + a.OutputIds.Length,
+                TotalTokenCount = input + a.OutputIds.Length,
             },
             AdditionalProperties = new AdditionalPropertiesDictionary
             {

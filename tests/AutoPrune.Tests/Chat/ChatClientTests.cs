@@ -1,4 +1,5 @@
 using AutoPrune.Chat;
+using AutoPrune.Models;
 using AutoPrune.Pruning;
 using Microsoft.Extensions.AI;
 
@@ -51,11 +52,43 @@ public sealed class ChatClientTests(TinyModelFixture fx) : IClassFixture<TinyMod
     }
 
     [Fact]
-    public async Task MessagesWithoutAnImageOrWithTwoTurnsAreRefused()
+    public async Task ConversationAnswersLikeOneFreshPrefill()
+    {
+        // A three-turn conversation through the client, each answer fed back, against one prefill of the whole
+        // conversation with the same policy.
+        Func<IPruningPolicy> policy = () => PolicyFactory.Create("autoprune", new PolicyOptions { Budget = 57 });
+        IChatClient client = new LlavaChatClient(fx.F32, policy);
+        var history = new List<ChatMessage> { Ask(2, "What color is the triangle?") };
+        foreach (var q in new[] { "How many objects are there?", "Is there a red shape?" })
+        {
+            history.Add((await client.GetResponseAsync(history)).Messages[0]);
+            history.Add(new ChatMessage(ChatRole.User, q));
+        }
+        var r = await client.GetResponseAsync(history);
+        var expected = Generator.Chat(fx.F32, LlavaChatClient.ToTurns(history), new GenerationOptions { Policy = policy() });
+        Assert.Equal(expected.Text, r.Text);
+        Assert.Equal(expected.Trace.MeanVisualTokens, (double)r.AdditionalProperties!["mean_visual_tokens"]!);
+        Assert.Equal(5, LlavaChatClient.ToTurns(history).Count);
+    }
+
+    [Fact]
+    public async Task StopSequencesAndTopKReachTheSampler()
+    {
+        IChatClient client = new LlavaChatClient(fx.F32);
+        var full = await client.GetResponseAsync([Ask(0, "Is there a yellow square?")]);
+        var greedyK1 = await client.GetResponseAsync([Ask(0, "Is there a yellow square?")], new ChatOptions { Temperature = 2, TopK = 1, Seed = 9 });
+        Assert.Equal(full.Text, greedyK1.Text);
+        var cut = await client.GetResponseAsync([Ask(0, "Is there a yellow square?")], new ChatOptions { StopSequences = [full.Text[1..]] });
+        Assert.Equal(full.Text[..1], cut.Text);
+        Assert.Equal(ChatFinishReason.Stop, cut.FinishReason);
+    }
+
+    [Fact]
+    public async Task MessagesWithoutAnImageAreRefused()
     {
         IChatClient client = new LlavaChatClient(fx.F32);
         await Assert.ThrowsAsync<InvalidPromptException>(() => client.GetResponseAsync([new ChatMessage(ChatRole.User, "hello")]));
-        await Assert.ThrowsAsync<InvalidPromptException>(() => client.GetResponseAsync([Ask(0, "a?"), Ask(1, "b?")]));
+        await Assert.ThrowsAsync<InvalidPromptException>(() => client.GetResponseAsync([Ask(0, "a?"), new ChatMessage(ChatRole.Assistant, "b")]));
         Assert.NotNull(client.GetService(typeof(ChatClientMetadata)));
     }
 }
