@@ -17,6 +17,7 @@ public static class Cli
         Commands.EvalCommands.Merge(),
         Commands.BenchCommand.Create(),
         Commands.ServeCommand.Create(),
+        Commands.ChatCommand.Create(),
     };
 
     /// <summary>Parses and runs; every error is one line on stderr and a non-zero exit code, never a stack trace

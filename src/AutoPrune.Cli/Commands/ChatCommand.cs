@@ -1,0 +1,130 @@
+using System.CommandLine;
+using AutoPrune.Models;
+using AutoPrune.Pruning;
+
+namespace AutoPrune.Cli.Commands;
+
+/// <summary>
+/// `autoprune chat`: an interactive conversation. Lines are questions; /image PATH attaches an image to the next
+/// question, /policy NAME [BUDGET] switches pruning, /reset starts over, /quit (or end of input) leaves. Each answer
+/// re-runs the whole conversation with the current policy, streams on stdout, and prints its accounting on stderr.
+/// </summary>
+public static class ChatCommand
+{
+    /// <param name="input">Where the lines come from (default: the console).</param>
+    public static Command Create(TextReader? input = null)
+    {
+        var image = new Option<string?>("--image", "-i") { Description = "an image for the first question (more with /image PATH)", HelpName = "FILE" };
+        var model = Cli.ModelOption();
+        var weights = Cli.WeightsOption();
+        var maxNew = new Option<int?>("--max-new-tokens") { Description = "answer length limit (default: the model's generation_config.json)", HelpName = "N" };
+        var temperature = new Option<float>("--temperature") { Description = "sampling temperature; 0 = greedy (default)", DefaultValueFactory = _ => 0f };
+        var topP = new Option<float>("--top-p") { Description = "nucleus sampling threshold (with --temperature > 0)", DefaultValueFactory = _ => 1f };
+        var topK = new Option<int>("--top-k") { Description = "sample among the K most likely tokens only; 0 = no limit", DefaultValueFactory = _ => 0, HelpName = "K" };
+        var seed = new Option<int>("--seed") { Description = "random seed for sampling", DefaultValueFactory = _ => 0 };
+        var penalty = new Option<float>("--repetition-penalty") { Description = "penalty on tokens already in the conversation; 1 = none", DefaultValueFactory = _ => 1f, HelpName = "P" };
+        var (policy, budget, settings, positions) = PolicyOptionsCli.Create();
+
+        var cmd = new Command("chat", "Talk with the model: questions on stdin, /image PATH, /policy NAME [BUDGET], /reset, /quit")
+        {
+            image, model, weights, maxNew, temperature, topP, topK, seed, penalty, policy, budget, settings, positions,
+        };
+        foreach (var f in PolicyOptionsCli.SettingFlags()) cmd.Options.Add(f);
+        cmd.SetAction(r =>
+        {
+            var o = r.InvocationConfiguration.Output;
+            var e = r.InvocationConfiguration.Error;
+            var policyOptions = PolicyOptionsCli.BuildOptions(r, budget, settings, positions);
+            string policyName = r.GetValue(policy)!;
+            PolicyFactory.Create(policyName, policyOptions);        // a bad starting policy is an error before the model loads
+            var sampling = new GenerationOptions
+            {
+                MaxNewTokens = r.GetValue(maxNew), Temperature = r.GetValue(temperature), TopP = r.GetValue(topP), TopK = r.GetValue(topK),
+                Seed = r.GetValue(seed), RepetitionPenalty = r.GetValue(penalty),
+            };
+            Sampling.Validate(sampling);
+            var pending = new List<ImageInput>();
+            if (r.GetValue(image) is string first) pending.Add(ImageInput.FromFile(first));
+            using var m = LlavaModel.Load(r.GetValue(model) ?? Cli.DefaultModelDir(), r.GetValue(weights));
+            var turns = new List<Turn>();
+            var reader = input ?? Console.In;
+            bool prompt = input == null && !Console.IsInputRedirected;
+            e.WriteLine($"chat with {Path.GetFileName(m.Directory.TrimEnd('/'))}, policy {Describe(policyName, policyOptions)}; " +
+                        "/image PATH, /policy NAME [BUDGET], /reset, /quit");
+            while (true)
+            {
+                if (prompt) { o.Write("> "); o.Flush(); }
+                var line = reader.ReadLine();
+                if (line == null) break;
+                line = line.Trim();
+                if (line.Length == 0) continue;
+                try
+                {
+                    if (line.StartsWith('/'))
+                    {
+                        var parts = line.Split(' ', 2, StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries);
+                        switch (parts[0])
+                        {
+                            case "/quit" or "/exit": return 0;
+                            case "/reset": turns.Clear(); pending.Clear(); e.WriteLine("conversation cleared"); break;
+                            case "/image":
+                                if (parts.Length < 2) throw new InvalidPromptException("/image needs a file path");
+                                var img = ImageInput.FromFile(parts[1]);
+                                img.Decode();                // a bad image is reported now, not with the next question
+                                pending.Add(img);
+                                e.WriteLine($"image {parts[1]} attached to the next question");
+                                break;
+                            case "/policy":
+                                var (name, po) = ParsePolicy(parts.Length > 1 ? parts[1] : "", policyOptions);
+                                PolicyFactory.Create(name, po);
+                                (policyName, policyOptions) = (name, po);
+                                e.WriteLine($"policy {Describe(name, po)}");
+                                break;
+                            case "/help": e.WriteLine("/image PATH, /policy NAME [BUDGET], /reset, /quit; any other line is a question"); break;
+                            default: throw new InvalidPromptException($"unknown command {parts[0]} (/image, /policy, /reset, /quit, /help)");
+                        }
+                        continue;
+                    }
+                    var next = new List<Turn>(turns) { new(Speaker.User, line, [.. pending]) };
+                    var answer = Generator.Chat(m, next, sampling with
+                    {
+                        Policy = PolicyFactory.Create(policyName, policyOptions),
+                        OnText = t => { o.Write(t); o.Flush(); },
+                    });
+                    o.WriteLine();
+                    turns = next;
+                    turns.Add(new Turn(Speaker.Assistant, answer.Text));
+                    pending.Clear();
+                    var t = answer.Trace;
+                    e.WriteLine($"[{t.Policy}] prefill {answer.PrefillMs:F1} ms (vision {t.VisionMs:F1} ms) | {answer.PromptTokens} prompt ids + {answer.VisualTokens} visual tokens | " +
+                                $"decode {answer.DecodeMs:F1} ms ({answer.OutputIds.Length} tokens) | mean visual tokens/layer {t.MeanVisualTokens:F1} | FLOPs -{t.FlopsReduction:F1}%");
+                }
+                catch (AutoPruneException ex)
+                {
+                    // One bad line does not end the conversation.
+                    o.Flush();
+                    e.WriteLine($"error: {ex.Message}");
+                }
+            }
+            return 0;
+        });
+        return cmd;
+    }
+
+    /// <summary>"NAME [BUDGET]": the settings carry over when the policy stays the same.</summary>
+    private static (string, PolicyOptions) ParsePolicy(string args, PolicyOptions current)
+    {
+        var p = args.Split(' ', StringSplitOptions.RemoveEmptyEntries);
+        if (p.Length is 0 or > 2) throw new PruningOptionException("/policy expects NAME [BUDGET], e.g. /policy autoprune 57");
+        double? budget = null;
+        if (p.Length == 2)
+        {
+            if (!double.TryParse(p[1], System.Globalization.NumberStyles.Float, System.Globalization.CultureInfo.InvariantCulture, out var b))
+                throw new PruningOptionException($"budget '{p[1]}' is not a number");
+            budget = b;
+        }
+        return (p[0], new PolicyOptions { Budget = budget, Positions = current.Positions });
+    }
+
+    private static string Describe(string name, PolicyOptions o) => o.Budget is double b ? $"{name} budget {b}" : name;
+}
