@@ -16,6 +16,7 @@ public static class Cli
         Commands.EvalCommands.Sweep(),
         Commands.EvalCommands.Merge(),
         Commands.BenchCommand.Create(),
+        Commands.ConvertCommand.Create(),
     };
 
     /// <summary>Parses and runs; every error is one line on stderr and a non-zero exit code, never a stack trace
@@ -73,7 +74,8 @@ public static class Cli
 
     public static Option<string?> ModelOption() => new("--model", "-m")
     {
-        Description = $"llava-hf model folder (config.json, *.safetensors, tokenizer.model). Default: the embedded {EmbeddedModelName}",
+        Description = $"llava-hf model folder (config.json, *.safetensors, tokenizer.model), or llama.cpp GGUF files (a folder with the " +
+                      $"language-model and mmproj .gguf, or the language-model .gguf with --mmproj). Default: the embedded {EmbeddedModelName}",
         HelpName = "DIR",
     };
 
@@ -82,6 +84,28 @@ public static class Cli
         Description = "a specific .safetensors file inside the model folder (e.g. model.bf16.safetensors)",
         HelpName = "FILE",
     };
+
+    public static Option<string?> MmprojOption() => new("--mmproj")
+    {
+        Description = "llama.cpp mmproj GGUF (vision tower + projector) to use with a GGUF language model given as --model FILE.gguf; " +
+                      "--model may also be a folder holding both GGUF files",
+        HelpName = "FILE",
+    };
+
+    public static Option<string?> QuantizeOption() => new("--quantize")
+    {
+        Description = "quantize a safetensors model's language-model matrices when loading: q8_0 or q4_k",
+        HelpName = "TYPE",
+    };
+
+    /// <summary>Loads the model the --model/--weights/--mmproj/--quantize options name.</summary>
+    public static Models.LlavaModel LoadModel(ParseResult r, Option<string?> model, Option<string?> weights, Option<string?> mmproj,
+        Option<string?> quantize, bool padToSquare = false)
+    {
+        var q = r.GetValue(quantize);
+        return Models.LlavaModel.Load(r.GetValue(model) ?? DefaultModelDir(), r.GetValue(weights), padToSquare, r.GetValue(mmproj),
+            q == null ? null : Tensors.Quant.WeightQuantizer.Parse(q));
+    }
 
     public static Option<bool> JsonOption() => new("--json") { Description = "print one JSON object instead of text" };
 }

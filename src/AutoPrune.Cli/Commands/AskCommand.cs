@@ -15,6 +15,8 @@ public static class AskCommand
         var image = new Option<string>("--image", "-i") { Description = "image file (PNG, JPEG, BMP, GIF, TGA)", Required = true, HelpName = "FILE" };
         var model = Cli.ModelOption();
         var weights = Cli.WeightsOption();
+        var mmproj = Cli.MmprojOption();
+        var quantize = Cli.QuantizeOption();
         var maxNew = new Option<int?>("--max-new-tokens") { Description = "stop after this many tokens (default: the model's generation_config.json)", HelpName = "N" };
         var temperature = new Option<float>("--temperature") { Description = "sampling temperature; 0 = greedy (default)", DefaultValueFactory = _ => 0f };
         var topP = new Option<float>("--top-p") { Description = "nucleus sampling threshold (with --temperature > 0)", DefaultValueFactory = _ => 1f };
@@ -26,7 +28,7 @@ public static class AskCommand
 
         var cmd = new Command("ask", "Answer a question about an image")
         {
-            question, image, model, weights, maxNew, temperature, topP, seed, pad, policy, budget, settings, positions, json, trace,
+            question, image, model, weights, mmproj, quantize, maxNew, temperature, topP, seed, pad, policy, budget, settings, positions, json, trace,
         };
         foreach (var f in PolicyOptionsCli.SettingFlags()) cmd.Options.Add(f);
         cmd.SetAction(r =>
@@ -35,7 +37,7 @@ public static class AskCommand
             if (string.IsNullOrWhiteSpace(q)) throw new InvalidPromptException("the question is empty");
             var pol = PolicyOptionsCli.Build(r, policy, budget, settings, positions);
             var sw = Stopwatch.StartNew();
-            using var m = LlavaModel.Load(r.GetValue(model) ?? Cli.DefaultModelDir(), r.GetValue(weights), r.GetValue(pad));
+            using var m = Cli.LoadModel(r, model, weights, mmproj, quantize, r.GetValue(pad));
             double loadMs = sw.Elapsed.TotalMilliseconds;
             var answer = Generator.Ask(m, r.GetValue(image)!, q, new GenerationOptions
             {

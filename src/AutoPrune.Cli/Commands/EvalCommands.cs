@@ -46,11 +46,13 @@ public static class EvalCommands
         var d = new DataOptions();
         var model = Cli.ModelOption();
         var weights = Cli.WeightsOption();
+        var mmproj = Cli.MmprojOption();
+        var quantize = Cli.QuantizeOption();
         var (policy, budget, settings, positions) = PolicyOptionsCli.Create();
         var output = new Option<string>("--output", "-o") { Description = "summary JSON file", DefaultValueFactory = _ => "result.json", HelpName = "FILE" };
         var preds = new Option<string?>("--predictions") { Description = "per-question JSON lines (default: <output>.predictions.jsonl); re-running resumes it", HelpName = "FILE" };
         var shard = new Option<string?>("--shard") { Description = "run shard i of N (i/N, 0-based); join with `autoprune merge`", HelpName = "i/N" };
-        var cmd = new Command("eval", "Answer a benchmark's questions and score them (resumable, shardable)") { model, weights, policy, budget, settings, positions, output, preds, shard };
+        var cmd = new Command("eval", "Answer a benchmark's questions and score them (resumable, shardable)") { model, weights, mmproj, quantize, policy, budget, settings, positions, output, preds, shard };
         foreach (var f in PolicyOptionsCli.SettingFlags()) cmd.Options.Add(f);
         d.AddTo(cmd);
         cmd.SetAction((r, ct) =>
@@ -58,11 +60,11 @@ public static class EvalCommands
             var (set, scorer) = d.Load(r);
             var polOptions = PolicyOptionsCli.BuildOptions(r, budget, settings, positions);
             var pol = PolicyFactory.Create(r.GetValue(policy)!, polOptions);
-            using var m = LlavaModel.Load(r.GetValue(model) ?? Cli.DefaultModelDir(), r.GetValue(weights));
+            using var m = Cli.LoadModel(r, model, weights, mmproj, quantize);
             ModelAnswerer.CheckFeasible(m, pol);
             var outPath = r.GetValue(output)!;
             var predPath = r.GetValue(preds) ?? DefaultPredictions(outPath);
-            var runSettings = RunSettings(m, r.GetValue(weights), pol, r.GetValue(budget), polOptions.Settings, r.GetValue(positions), scorer, set.Name, r.GetValue(shard), r.GetValue(d.MaxNew));
+            var runSettings = RunSettings(m, WeightsLabel(r, weights, mmproj, quantize), pol, r.GetValue(budget), polOptions.Settings, r.GetValue(positions), scorer, set.Name, r.GetValue(shard), r.GetValue(d.MaxNew));
             var err = r.InvocationConfiguration.Error;
             var result = EvalProgressDisplay.Run($"{set.Name} {pol.Name}", err, progress =>
                 EvalRunner.Run(set, runSettings, predPath, ModelAnswerer.Create(m, pol, r.GetValue(d.MaxNew)),
@@ -96,11 +98,13 @@ public static class EvalCommands
         var d = new DataOptions();
         var model = Cli.ModelOption();
         var weights = Cli.WeightsOption();
+        var mmproj = Cli.MmprojOption();
+        var quantize = Cli.QuantizeOption();
         var policies = new Option<string>("--policies") { Description = "comma-separated policies (the unpruned model always runs once)", DefaultValueFactory = _ => "autoprune" };
         var budgets = new Option<string>("--budgets") { Description = "comma-separated budgets T (mean visual tokens per layer)", Required = true, HelpName = "T,T,..." };
         var settings = new Option<string[]>("--set") { Description = "policy setting NAME=VALUE for every policy, repeatable", HelpName = "NAME=VALUE" };
         var outDir = new Option<string>("--out") { Description = "output folder (per-run results and predictions, sweep.md, sweep.json)", DefaultValueFactory = _ => "sweep", HelpName = "DIR" };
-        var cmd = new Command("sweep", "Run policies x budgets on a benchmark and write the paper-style table (resumable)") { model, weights, policies, budgets, settings, outDir };
+        var cmd = new Command("sweep", "Run policies x budgets on a benchmark and write the paper-style table (resumable)") { model, weights, mmproj, quantize, policies, budgets, settings, outDir };
         d.AddTo(cmd);
         cmd.SetAction((r, ct) =>
         {
@@ -112,7 +116,7 @@ public static class EvalCommands
             foreach (var p in policyNames) if (!PolicyFactory.Names.Contains(p, StringComparer.OrdinalIgnoreCase))
                 throw new PruningOptionException($"unknown policy '{p}' (available: {string.Join(", ", PolicyFactory.Names)})");
             var extra = PolicyOptionsCli.ParseSettings(r.GetValue(settings));
-            using var m = LlavaModel.Load(r.GetValue(model) ?? Cli.DefaultModelDir(), r.GetValue(weights));
+            using var m = Cli.LoadModel(r, model, weights, mmproj, quantize);
             var err = r.InvocationConfiguration.Error;
             int? maxNew = r.GetValue(d.MaxNew);
             var predictionFiles = new Dictionary<EvalResult, string>(ReferenceEqualityComparer.Instance);
@@ -122,7 +126,7 @@ public static class EvalCommands
                 var pol = PolicyFactory.Create(name, new PolicyOptions { Budget = budget, Settings = extra });
                 string label = budget is null ? name : $"{name}_{budget.Value.ToString(CultureInfo.InvariantCulture)}";
                 var outPath = Path.Combine(dir, label + ".json");
-                var rs = RunSettings(m, r.GetValue(weights), pol, budget, extra, null, scorer, set.Name, null, maxNew);
+                var rs = RunSettings(m, WeightsLabel(r, weights, mmproj, quantize), pol, budget, extra, null, scorer, set.Name, null, maxNew);
                 var res = EvalProgressDisplay.Run($"{set.Name} {label}", err, progress =>
                     EvalRunner.Run(set, rs, DefaultPredictions(outPath), ModelAnswerer.Create(m, pol, maxNew),
                         new EvalRunOptions { Limit = r.GetValue(d.Limit), Progress = progress }, ct));
@@ -179,6 +183,14 @@ public static class EvalCommands
         }
         if (list.Count == 0) throw new PruningOptionException("--budgets is empty");
         return list;
+    }
+
+    /// <summary>What picks the weights inside the model path, recorded so a resume with other weights is refused.</summary>
+    private static string? WeightsLabel(ParseResult r, Option<string?> weights, Option<string?> mmproj, Option<string?> quantize)
+    {
+        var parts = new[] { r.GetValue(weights), r.GetValue(mmproj) is string mm ? Path.GetFileName(mm) : null, r.GetValue(quantize) is string q ? "quantize " + q.ToLowerInvariant() : null };
+        var label = string.Join(" ", parts.Where(p => p != null));
+        return label.Length == 0 ? null : label;
     }
 
     private static EvalRunSettings RunSettings(LlavaModel m, string? weights, IPruningPolicy pol, double? budget,

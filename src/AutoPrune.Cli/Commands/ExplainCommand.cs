@@ -23,13 +23,15 @@ public static class ExplainCommand
         var layers = new Option<string?>("--layers") { Description = "decoder layers to draw, e.g. 0,1,4,7 (default: all of an 8-layer model, else 0,1,2,L/2,L-1)", HelpName = "L,L,..." };
         var model = Cli.ModelOption();
         var weights = Cli.WeightsOption();
+        var mmproj = Cli.MmprojOption();
+        var quantize = Cli.QuantizeOption();
         var maxNew = new Option<int?>("--max-new-tokens") { Description = "answer length limit (default: the model's generation_config.json)", HelpName = "N" };
         var pad = new Option<bool>("--pad-to-square") { Description = "pad the image to a square with the mean color first (original LLaVA)" };
         var (policy, budget, settings, positions) = PolicyOptionsCli.Create();
 
         var cmd = new Command("explain", "Answer a question and draw which image regions each decoder layer kept")
         {
-            image, question, compare, policy, budget, settings, positions, outDir, layers, model, weights, maxNew, pad,
+            image, question, compare, policy, budget, settings, positions, outDir, layers, model, weights, mmproj, quantize, maxNew, pad,
         };
         foreach (var f in PolicyOptionsCli.SettingFlags()) cmd.Options.Add(f);
         cmd.SetAction(r =>
@@ -40,7 +42,7 @@ public static class ExplainCommand
                 if (string.IsNullOrWhiteSpace(q)) throw new InvalidPromptException("the question is empty");
             // Fail on bad policy options before loading anything.
             PolicyOptionsCli.Build(r, policy, budget, settings, positions);
-            using var m = LlavaModel.Load(r.GetValue(model) ?? Cli.DefaultModelDir(), r.GetValue(weights), r.GetValue(pad));
+            using var m = Cli.LoadModel(r, model, weights, mmproj, quantize, r.GetValue(pad));
             int numLayers = m.Config.Text.NumHiddenLayers;
             var layerList = ParseLayers(r.GetValue(layers), numLayers);
             var imagePath = r.GetValue(image)!;

@@ -46,7 +46,9 @@ public sealed class LlavaModel : IDisposable
     /// Loads a llava-hf model folder. <paramref name="weightsFile"/> picks one .safetensors file inside it
     /// (e.g. model.bf16.safetensors) instead of the default resolution.
     /// </summary>
-    public static LlavaModel Load(string dir, string? weightsFile = null, bool padToSquare = false, string? mmproj = null)
+    /// <remarks><paramref name="quantize"/> (Q8_0 or Q4_K) re-encodes the language model's matrices at load time;
+    /// <paramref name="mmproj"/> (or a GGUF path in <paramref name="dir"/>) loads llama.cpp GGUF files instead.</remarks>
+    public static LlavaModel Load(string dir, string? weightsFile = null, bool padToSquare = false, string? mmproj = null, DType? quantize = null)
     {
         if (mmproj != null || LlavaGgufLoader.IsGgufPath(dir)) return LoadGguf(dir, mmproj, padToSquare);
         dir = ModelFolder.Resolve(dir);
@@ -59,6 +61,11 @@ public sealed class LlavaModel : IDisposable
             : new ClipImageProcessor { ShortestEdge = config.Vision.ImageSize, CropHeight = config.Vision.ImageSize, CropWidth = config.Vision.ImageSize, PadToSquare = padToSquare };
         var weightsPath = weightsFile == null ? dir : Path.IsPathRooted(weightsFile) ? weightsFile : Path.Combine(dir, weightsFile);
         var weights = CheckpointLoader.Open(weightsPath);
+        if (quantize is DType q)
+        {
+            try { weights = Tensors.Quant.WeightQuantizer.Apply(weights, q); }
+            catch { weights.Dispose(); throw; }
+        }
         try
         {
             return new LlavaModel(dir, config, weights, tok, proc, ReadMaxNewTokens(dir));

@@ -1,4 +1,3 @@
-using System.Runtime.InteropServices;
 using System.Text.Json;
 using AutoPrune.Tensors;
 using AutoPrune.Tensors.Quant;
@@ -225,31 +224,12 @@ public static class LlavaGgufConverter
     }
 
     /// <summary>The tensor's values in type <paramref name="t"/>, q/k rows permuted into llama.cpp's order when heads &gt; 0.</summary>
-    private static byte[] Encode(Weight src, DType t, int permuteHeads)
+    private static unsafe byte[] Encode(Weight src, DType t, int permuteHeads)
     {
-        int rows = src.Rows, cols = src.Cols;
-        var outBytes = new byte[t.ByteCount(src.ElementCount)];
-        long rowOut = t.ByteCount(cols);
-        int hd = permuteHeads > 0 ? rows / permuteHeads : 0;
-        var buf = outBytes;
-        Parallel.For(0, (rows + 63) / 64, Parallelism.Options, () => new float[cols], (chunk, _, row) =>
-        {
-            for (int r = chunk * 64; r < Math.Min(rows, chunk * 64 + 64); r++)
-            {
-                src.RowTo(permuteHeads > 0 ? LlavaGgufLoader.PermutedSource(r, hd) : r, row);
-                var dst = buf.AsSpan((int)(r * rowOut), (int)rowOut);
-                switch (t)
-                {
-                    case DType.F32: MemoryMarshal.AsBytes(row.AsSpan()).CopyTo(dst); break;
-                    case DType.F16:
-                        var h = MemoryMarshal.Cast<byte, ushort>(dst);
-                        for (int j = 0; j < cols; j++) h[j] = Tensors.Convert.F32ToF16(row[j]);
-                        break;
-                    default: Quantize.Row(t, row, dst); break;
-                }
-            }
-            return row;
-        }, _ => { });
-        return outBytes;
+        var bytes = new byte[t.ByteCount(src.ElementCount)];
+        int hd = permuteHeads > 0 ? src.Rows / permuteHeads : 0;
+        fixed (byte* p = bytes)
+            Quantize.Rows(src, t, p, permuteHeads > 0 ? r => LlavaGgufLoader.PermutedSource(r, hd) : null);
+        return bytes;
     }
 }

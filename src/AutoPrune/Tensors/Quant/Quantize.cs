@@ -37,6 +37,35 @@ public static unsafe class Quantize
         }
     }
 
+    /// <summary>
+    /// Re-encodes every row of <paramref name="src"/> (any type) as <paramref name="t"/> (F32, F16 or an encodable
+    /// block type) into <paramref name="dst"/>, rows in parallel; output row r takes source row <paramref name="sourceRow"/>(r).
+    /// </summary>
+    public static void Rows(Weight src, DType t, byte* dst, Func<int, int>? sourceRow = null)
+    {
+        int rows = src.Rows, cols = src.Cols;
+        long rowOut = t.ByteCount(cols);
+        nint dp = (nint)dst;
+        Parallel.For(0, (rows + 63) / 64, Parallelism.Options, () => new float[cols], (chunk, _, row) =>
+        {
+            for (int r = chunk * 64; r < Math.Min(rows, chunk * 64 + 64); r++)
+            {
+                src.RowTo(sourceRow == null ? r : sourceRow(r), row);
+                byte* o = (byte*)dp + r * rowOut;
+                switch (t)
+                {
+                    case DType.F32: row.AsSpan().CopyTo(new Span<float>(o, cols)); break;
+                    case DType.F16:
+                        var h = new Span<ushort>(o, cols);
+                        for (int j = 0; j < cols; j++) h[j] = Convert.F32ToF16(row[j]);
+                        break;
+                    default: Row(t, row, new Span<byte>(o, (int)rowOut)); break;
+                }
+            }
+            return row;
+        }, _ => { });
+    }
+
     /// <summary>Round half to even, as the magic-number rounding of the reference encoders.</summary>
     private static int Nearest(float v) => (int)MathF.Round(v);
 
