@@ -17,6 +17,7 @@ public static class ConvertCommand
             DefaultValueFactory = _ => "f16",
             HelpName = "TYPE",
         };
+        type.AcceptOnlyFromAmong("f16", "q8_0", "q4_0", "q4_k_m");
         var weights = Cli.WeightsOption();
         var cmd = new Command("convert", "Write a llava-hf model as llama.cpp GGUF files: ggml-model-TYPE.gguf (language model) and mmproj-model-f16.gguf")
         {

@@ -35,12 +35,12 @@ public sealed class ConvertCliTests : TempDirTest
     }
 
     [Theory]
-    [InlineData("bad-type")]
-    [InlineData("missing-mmproj")]
-    [InlineData("mmproj-not-found")]
-    [InlineData("bad-quantize")]
-    [InlineData("corrupt-gguf")]
-    public void BadInput_IsOneErrorLine_Exit1(string kind)
+    [InlineData("bad-type", 2)]
+    [InlineData("missing-mmproj", 1)]
+    [InlineData("mmproj-not-found", 1)]
+    [InlineData("bad-quantize", 2)]
+    [InlineData("corrupt-gguf", 1)]
+    public void BadInput_IsOneErrorLine(string kind, int exit)
     {
         var lm = Path.Combine(Dir, "lm.gguf");
         File.WriteAllBytes(lm, "GGUF\u0003\0\0\0 not really"u8.ToArray());
@@ -53,7 +53,7 @@ public sealed class ConvertCliTests : TempDirTest
             _ => ["ask", "--image", Case0, "Q?", "--model", lm, "--mmproj", lm],
         };
         var (code, stdout, stderr) = CliTests.Run(args);
-        Assert.Equal(1, code);
+        Assert.Equal(exit, code);
         Assert.Equal("", stdout);
         var lines = stderr.Split('\n', StringSplitOptions.RemoveEmptyEntries);
         Assert.Single(lines);
