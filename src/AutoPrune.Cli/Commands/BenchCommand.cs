@@ -99,13 +99,8 @@ public static class BenchCommand
 
     private static (LlamaConfig text, int visualTokens, int visionHidden, int imageToken) ResolveShape(string name)
     {
-        if (name is "llava-7b" or "llava-13b")
-        {
-            var (t, n0, vh) = SyntheticDecoder.NamedShape(name);
-            return (t, n0, vh, 32000);
-        }
-        var dir = name == "tiny" ? Cli.DefaultModelDir() : name;
-        var cfg = LlavaConfig.Load(Path.Combine(ModelFolder.Resolve(dir), ModelFolder.ConfigFileName));
+        var cfg = ModelShapes.IsNamed(name) ? ModelShapes.Get(name)
+            : LlavaConfig.Load(Path.Combine(ModelFolder.Resolve(name == "tiny" ? Cli.DefaultModelDir() : name), ModelFolder.ConfigFileName));
         return (cfg.Text, cfg.ImageSeqLength, cfg.Vision.HiddenSize, cfg.ImageTokenIndex);
     }
 
