@@ -2,9 +2,15 @@ using System.Text.Json;
 
 namespace AutoPrune.Loading;
 
-/// <summary>LLaMA decoder settings (config.json "text_config"). Defaults are LLaMA-7B's, as transformers applies them.</summary>
+/// <summary>
+/// LLaMA-architecture decoder settings (config.json "text_config"). Defaults are LLaMA-7B's, as transformers applies
+/// them; a "mistral" text_config (LLaVA-NeXT-Mistral) takes MistralConfig's defaults instead (8 KV heads, 14336 MLP,
+/// 4096-token sliding window), the layers being the same RMSNorm + RoPE + SwiGLU blocks.
+/// </summary>
 public sealed record LlamaConfig
 {
+    /// <summary>"llama" or "mistral".</summary>
+    public string ModelType { get; init; } = "llama";
     public int HiddenSize { get; init; } = 4096;
     public int IntermediateSize { get; init; } = 11008;
     public int NumHiddenLayers { get; init; } = 32;
@@ -23,6 +29,15 @@ public sealed record LlamaConfig
     public bool TieWordEmbeddings { get; init; }
     public int BosTokenId { get; init; } = 1;
     public int EosTokenId { get; init; } = 2;
+    /// <summary>Mistral's sliding attention window; 0 = none. The engine attends to the whole prefix, so a sequence
+    /// longer than the window is refused rather than computed differently from the reference.</summary>
+    public int SlidingWindow { get; init; }
+
+    /// <summary>transformers' MistralConfig defaults where they differ from LLaMA's.</summary>
+    internal static LlamaConfig MistralDefaults => new()
+    {
+        ModelType = "mistral", IntermediateSize = 14336, NumKeyValueHeads = 8, MaxPositionEmbeddings = 4096 * 32, SlidingWindow = 4096,
+    };
 }
 
 /// <summary>CLIP vision tower settings (config.json "vision_config"). Defaults are CLIP ViT-L/14-336's, as LLaVA-1.5 uses.</summary>
@@ -64,25 +79,35 @@ public sealed record LlavaConfig
     public static LlavaConfig Load(string path)
     {
         if (!File.Exists(path)) throw new ModelLoadException($"config.json not found: {path}");
-        JsonDocument doc;
-        try { doc = JsonDocument.Parse(File.ReadAllBytes(path)); }
-        catch (JsonException e) { throw new ModelLoadException($"{path}: invalid JSON: {e.Message}", e); }
-        catch (IOException e) { throw new ModelLoadException($"{path}: cannot read: {e.Message}", e); }
-        using (doc) return Parse(doc.RootElement, path);
+        using var doc = JsonInput.ReadFile(path, p => new ModelLoadException($"{path}: {p}"));
+        return Parse(doc.RootElement, path);
     }
 
-    public static LlavaConfig Parse(JsonElement root, string where = "config.json")
+    public static LlavaConfig Parse(JsonElement root, string where = "config.json") => Parse(root, where, "llava");
+
+    /// <summary>The fields LLaVA-1.5 and LLaVA-NeXT share; <paramref name="modelType"/> is the top-level model_type expected.</summary>
+    internal static LlavaConfig Parse(JsonElement root, string where, string modelType)
     {
         if (root.ValueKind != JsonValueKind.Object) throw new ModelLoadException($"{where}: expected a JSON object");
         var f = new Fields(where);
-        var modelType = f.Str(root, "", "model_type", "llava");
-        if (modelType != "llava")
-            throw new ConfigMismatchException($"{where}: model_type '{modelType}' is not supported (expected 'llava')");
+        var found = f.Str(root, "", "model_type", modelType);
+        if (found != modelType)
+            throw new ConfigMismatchException($"{where}: model_type '{found}' is not supported (expected '{modelType}')");
 
         var t = Section(root, "text_config", where);
         var v = Section(root, "vision_config", where);
+        // RoPE scaling changes every position's rotation; running without it would be silently wrong.
+        foreach (var (o, section) in new[] { (root, ""), (t, "text_config.") })
+            if (Has(o, "rope_scaling", out var rs))
+                throw new ConfigMismatchException($"{where}: '{section}rope_scaling' {rs.GetRawText()} is not supported (only plain RoPE)");
 
-        var text = new LlamaConfig();
+        var textType = f.Str(t, "text_config.", "model_type", "llama");
+        var text = textType switch
+        {
+            "llama" => new LlamaConfig(),
+            "mistral" => LlamaConfig.MistralDefaults,
+            _ => throw new ConfigMismatchException($"{where}: text_config model_type '{textType}' is not supported (llama, mistral)"),
+        };
         int heads = f.Int(t, "text_config.", "num_attention_heads", text.NumAttentionHeads);
         int hidden = f.Int(t, "text_config.", "hidden_size", text.HiddenSize);
         // Without head_dim transformers uses hidden / heads, which must then divide exactly.
@@ -95,7 +120,7 @@ public sealed record LlavaConfig
             IntermediateSize = f.Int(t, "text_config.", "intermediate_size", text.IntermediateSize),
             NumHiddenLayers = f.Int(t, "text_config.", "num_hidden_layers", text.NumHiddenLayers),
             NumAttentionHeads = heads,
-            NumKeyValueHeads = f.Int(t, "text_config.", "num_key_value_heads", heads),
+            NumKeyValueHeads = f.Int(t, "text_config.", "num_key_value_heads", textType == "mistral" ? text.NumKeyValueHeads : heads),
             HeadDim = f.Int(t, "text_config.", "head_dim", heads > 0 ? hidden / heads : 0),
             RmsNormEps = f.Float(t, "text_config.", "rms_norm_eps", text.RmsNormEps),
             RopeTheta = f.Float(t, "text_config.", "rope_theta", text.RopeTheta),
@@ -107,6 +132,9 @@ public sealed record LlavaConfig
             TieWordEmbeddings = f.Bool(t, "text_config.", "tie_word_embeddings", f.Bool(root, "", "tie_word_embeddings", false)),
             BosTokenId = f.TokenId(t, "text_config.", "bos_token_id", text.BosTokenId),
             EosTokenId = f.TokenId(t, "text_config.", "eos_token_id", text.EosTokenId),
+            // An explicit null (the llava-hf Mistral NeXT checkpoints) turns the window off; absent keeps the default.
+            SlidingWindow = t.ValueKind == JsonValueKind.Object && t.TryGetProperty("sliding_window", out var sw) && sw.ValueKind == JsonValueKind.Null
+                ? 0 : f.Int(t, "text_config.", "sliding_window", text.SlidingWindow),
         };
         var vis = new ClipVisionConfig();
         vis = vis with
@@ -135,18 +163,48 @@ public sealed record LlavaConfig
         return cfg;
     }
 
+    /// <summary>
+    /// Upper bounds of the sizes a config may declare. They are far above any released LLaVA (7B/13B/34B) and
+    /// stop a corrupt or hostile config from sizing buffers (layers, positions, patches) it cannot fill.
+    /// </summary>
+    public const int MaxHiddenSize = 65536, MaxIntermediateSize = 1 << 20, MaxLayers = 1024, MaxHeads = 1024,
+        MaxVocabSize = 1 << 22, MaxPositions = 1 << 22, MaxImageSize = 4096, MaxPatches = 1 << 16;
+
     /// <summary>Checks internal consistency; weights are checked against it when the model is built.</summary>
     public void Validate(string where = "config.json")
     {
         void Require(bool ok, string what) { if (!ok) throw new ConfigMismatchException($"{where}: {what}"); }
+        void Range(string field, long value, long max) =>
+            Require(value >= 1 && value <= max, $"{field} {value} is outside 1..{max}");
+        void Eps(string field, float value) =>
+            Require(value > 0 && value < 1, $"{field} {value} must be in (0, 1)");
         var t = Text; var v = Vision;
-        Require(t.HiddenSize > 0 && t.IntermediateSize > 0 && t.NumHiddenLayers > 0 && t.VocabSize > 0, "text_config sizes must be positive");
+        Range("text_config.hidden_size", t.HiddenSize, MaxHiddenSize);
+        Range("text_config.intermediate_size", t.IntermediateSize, MaxIntermediateSize);
+        Range("text_config.num_hidden_layers", t.NumHiddenLayers, MaxLayers);
+        Range("text_config.num_attention_heads", t.NumAttentionHeads, MaxHeads);
+        Range("text_config.vocab_size", t.VocabSize, MaxVocabSize);
+        Range("text_config.max_position_embeddings", t.MaxPositionEmbeddings, MaxPositions);
+        Range("text_config.head_dim", t.HeadDim, MaxHiddenSize);
+        Eps("text_config.rms_norm_eps", t.RmsNormEps);
+        Range("vision_config.hidden_size", v.HiddenSize, MaxHiddenSize);
+        Range("vision_config.intermediate_size", v.IntermediateSize, MaxIntermediateSize);
+        Range("vision_config.num_hidden_layers", v.NumHiddenLayers, MaxLayers);
+        Range("vision_config.num_attention_heads", v.NumAttentionHeads, MaxHeads);
+        Range("vision_config.image_size", v.ImageSize, MaxImageSize);
+        Range("vision_config.patch_size", v.PatchSize, v.ImageSize);
+        Eps("vision_config.layer_norm_eps", v.LayerNormEps);
+        Require(v.NumChannels == 3, $"vision_config.num_channels {v.NumChannels} is not supported (images are RGB: 3)");
+        Require((long)v.NumPatches <= MaxPatches, $"vision image_size {v.ImageSize} / patch_size {v.PatchSize} makes {v.NumPatches} patches, over {MaxPatches}");
+        Require(t.BosTokenId >= 0 && t.BosTokenId < t.VocabSize && t.EosTokenId >= 0 && t.EosTokenId < t.VocabSize,
+            $"bos_token_id {t.BosTokenId} and eos_token_id {t.EosTokenId} must be ids below vocab_size {t.VocabSize}");
         Require(t.NumAttentionHeads > 0 && t.NumKeyValueHeads > 0 && t.NumAttentionHeads % t.NumKeyValueHeads == 0,
             $"num_attention_heads {t.NumAttentionHeads} must be a positive multiple of num_key_value_heads {t.NumKeyValueHeads}");
         Require(t.HeadDim > 0 && t.HeadDim % 2 == 0, $"head_dim {t.HeadDim} must be positive and even (RoPE)");
         Require(t.RmsNormEps > 0 && t.RopeTheta > 0 && t.MaxPositionEmbeddings > 0,
             "text_config rms_norm_eps, rope_theta and max_position_embeddings must be positive");
         Require(t.HiddenAct == "silu", $"text hidden_act '{t.HiddenAct}' is not supported (silu)");
+        Require(t.SlidingWindow >= 0, $"text_config sliding_window {t.SlidingWindow} must not be negative");
         Require(v.HiddenSize > 0 && v.NumAttentionHeads > 0 && v.HiddenSize % v.NumAttentionHeads == 0,
             $"vision hidden_size {v.HiddenSize} must be divisible by num_attention_heads {v.NumAttentionHeads}");
         Require(v.IntermediateSize > 0 && v.NumChannels > 0 && v.LayerNormEps > 0,
@@ -164,8 +222,39 @@ public sealed record LlavaConfig
         Require(ImageTokenIndex >= 0, $"image_token_index {ImageTokenIndex} must be non-negative");
     }
 
+    /// <summary>
+    /// The checkpoint's layer counts against the config: a checkpoint with more decoder layers than
+    /// num_hidden_layers would otherwise run truncated without a word (fewer layers fail as a missing tensor).
+    /// The vision checkpoint may stop after the layers LLaVA uses, but may not have more than the config.
+    /// </summary>
+    public void CheckLayers(Tensors.ModelWeights weights, string where = "config.json")
+    {
+        int text = LayerCount(weights, "language_model.model.layers.");
+        int vision = LayerCount(weights, "vision_tower.vision_model.encoder.layers.");
+        if (text > Text.NumHiddenLayers)
+            throw new ConfigMismatchException(
+                $"{where}: text_config.num_hidden_layers is {Text.NumHiddenLayers} but {weights.Source} holds {text} decoder layers");
+        if (vision > Vision.NumHiddenLayers)
+            throw new ConfigMismatchException(
+                $"{where}: vision_config.num_hidden_layers is {Vision.NumHiddenLayers} but {weights.Source} holds {vision} vision layers");
+    }
+
+    /// <summary>1 + the highest layer index under <paramref name="prefix"/> ("...layers.{i}."), 0 when there is none.</summary>
+    private static int LayerCount(Tensors.ModelWeights weights, string prefix)
+    {
+        int count = 0;
+        foreach (var name in weights.Names)
+        {
+            if (!name.StartsWith(prefix, StringComparison.Ordinal)) continue;
+            int dot = name.IndexOf('.', prefix.Length);
+            if (dot > prefix.Length && int.TryParse(name.AsSpan(prefix.Length, dot - prefix.Length), out int i) && i >= 0)
+                count = Math.Max(count, i >= int.MaxValue ? i : i + 1);
+        }
+        return count;
+    }
+
     /// <summary>An optional sub-object; present but not an object is an error, not "use the defaults".</summary>
-    private static JsonElement Section(JsonElement root, string name, string where)
+    internal static JsonElement Section(JsonElement root, string name, string where)
     {
         if (!root.TryGetProperty(name, out var e) || e.ValueKind == JsonValueKind.Null) return default;
         if (e.ValueKind != JsonValueKind.Object)
@@ -173,14 +262,14 @@ public sealed record LlavaConfig
         return e;
     }
 
-    private static bool Has(JsonElement o, string name, out JsonElement e)
+    internal static bool Has(JsonElement o, string name, out JsonElement e)
     {
         e = default;
         return o.ValueKind == JsonValueKind.Object && o.TryGetProperty(name, out e) && e.ValueKind != JsonValueKind.Null;
     }
 
     /// <summary>Typed field readers; errors name the file and the full field path.</summary>
-    private readonly struct Fields(string where)
+    internal readonly struct Fields(string where)
     {
         private ConfigMismatchException Wrong(string section, string name, string what, JsonElement e) =>
             new($"{where}: '{section}{name}' should be {what}, got {e.GetRawText()}");
