@@ -17,25 +17,31 @@ public static class ChatCommand
         var image = new Option<string?>("--image", "-i") { Description = "an image for the first question (more with /image PATH)", HelpName = "FILE" };
         var model = Cli.ModelOption();
         var weights = Cli.WeightsOption();
-        var maxNew = new Option<int?>("--max-new-tokens") { Description = "answer length limit (default: the model's generation_config.json)", HelpName = "N" };
-        var temperature = new Option<float>("--temperature") { Description = "sampling temperature; 0 = greedy (default)", DefaultValueFactory = _ => 0f };
-        var topP = new Option<float>("--top-p") { Description = "nucleus sampling threshold (with --temperature > 0)", DefaultValueFactory = _ => 1f };
-        var topK = new Option<int>("--top-k") { Description = "sample among the K most likely tokens only; 0 = no limit", DefaultValueFactory = _ => 0, HelpName = "K" };
-        var seed = new Option<int>("--seed") { Description = "random seed for sampling", DefaultValueFactory = _ => 0 };
-        var penalty = new Option<float>("--repetition-penalty") { Description = "penalty on tokens already in the conversation; 1 = none", DefaultValueFactory = _ => 1f, HelpName = "P" };
-        var (policy, budget, settings, positions) = PolicyOptionsCli.Create();
+        var mmproj = Cli.MmprojOption();
+        var quantize = Cli.QuantizeOption();
+        var maxNew = Cli.MaxNewTokensOption();
+        var temperature = new Option<float>("--temperature") { Description = "sampling temperature; 0 = greedy (default)", DefaultValueFactory = _ => 0f, HelpName = "T" }
+            .Validate(t => float.IsFinite(t) && t >= 0, "a number >= 0");
+        var topP = new Option<float>("--top-p") { Description = "nucleus sampling threshold (with --temperature > 0)", DefaultValueFactory = _ => 1f, HelpName = "P" }
+            .Validate(p => p > 0 && p <= 1, "in (0, 1]");
+        var topK = new Option<int>("--top-k") { Description = "sample among the K most likely tokens only; 0 = no limit", DefaultValueFactory = _ => 0, HelpName = "K" }
+            .Validate(k => k >= 0, "an integer >= 0");
+        var seed = new Option<int>("--seed") { Description = "random seed for sampling", DefaultValueFactory = _ => 0, HelpName = "N" };
+        var penalty = new Option<float>("--repetition-penalty") { Description = "penalty on tokens already in the conversation; 1 = none", DefaultValueFactory = _ => 1f, HelpName = "P" }
+            .Validate(p => float.IsFinite(p) && p > 0, "a number > 0");
+        var pruning = new PolicyOptionsCli();
 
         var cmd = new Command("chat", "Talk with the model: questions on stdin, /image PATH, /policy NAME [BUDGET], /reset, /quit")
         {
-            image, model, weights, maxNew, temperature, topP, topK, seed, penalty, policy, budget, settings, positions,
+            image, model, weights, mmproj, quantize, maxNew, temperature, topP, topK, seed, penalty,
         };
-        foreach (var f in PolicyOptionsCli.SettingFlags()) cmd.Options.Add(f);
+        pruning.AddTo(cmd);
         cmd.SetAction(r =>
         {
             var o = r.InvocationConfiguration.Output;
             var e = r.InvocationConfiguration.Error;
-            var policyOptions = PolicyOptionsCli.BuildOptions(r, budget, settings, positions);
-            string policyName = r.GetValue(policy)!;
+            var policyOptions = pruning.Options(r, r.GetValue(pruning.Budget));
+            string policyName = r.GetValue(pruning.Policy)!;
             PolicyFactory.Create(policyName, policyOptions);        // a bad starting policy is an error before the model loads
             var sampling = new GenerationOptions
             {
@@ -45,7 +51,7 @@ public static class ChatCommand
             Sampling.Validate(sampling);
             var pending = new List<ImageInput>();
             if (r.GetValue(image) is string first) pending.Add(ImageInput.FromFile(first));
-            using var m = LlavaModel.Load(r.GetValue(model) ?? Cli.DefaultModelDir(), r.GetValue(weights));
+            using var m = Cli.LoadModel(r, model, weights, mmproj, quantize);
             var turns = new List<Turn>();
             var reader = input ?? Console.In;
             bool prompt = input == null && !Console.IsInputRedirected;
