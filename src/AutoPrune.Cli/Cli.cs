@@ -39,6 +39,7 @@ public static class Cli
         Commands.BenchCommand.Create(),
         Commands.ServeCommand.Create(),
         Commands.ChatCommand.Create(),
+        Commands.BenchServeCommand.Create(),
         Commands.PoliciesCommand.Create(),
         Commands.ConvertCommand.Create(),
     };
