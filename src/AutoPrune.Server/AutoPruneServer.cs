@@ -51,6 +51,8 @@ public sealed class AutoPruneServer : IAsyncDisposable
         });
         builder.Services.Configure<HostOptions>(h => h.ShutdownTimeout = options.ShutdownTimeout);
         builder.Logging.ClearProviders();
+        // Logs go to stderr: stdout stays for the tool's own output ("listening on ...").
+        builder.Services.Configure<Microsoft.Extensions.Logging.Console.ConsoleLoggerOptions>(c => c.LogToStandardErrorThreshold = LogLevel.Trace);
         builder.Logging.AddFilter("Microsoft", LogLevel.Warning);
         builder.Logging.AddFilter("Microsoft.Extensions.Hosting", LogLevel.None);   // a failed bind is reported by StartAsync's caller
         switch (options.LogFormat)
