@@ -1,20 +1,9 @@
 using System.Diagnostics;
-using AutoPrune.Accounting;
 using AutoPrune.Loading;
 using AutoPrune.Pruning;
 using AutoPrune.Tensors;
 
 namespace AutoPrune.Models;
-
-/// <summary>A prepared prompt: token ids with exactly one image placeholder.</summary>
-public sealed record PromptTokens(int[] Ids, int ImagePosition)
-{
-    /// <summary>Text tokens without the image placeholder.</summary>
-    public int TextTokens => Ids.Length - 1;
-}
-
-/// <summary>The result of a prefill: last-position logits, the per-layer caches, and what it processed.</summary>
-public sealed record PrefillResult(float[] Logits, KvCache Cache, PrefillTrace Trace, PositionMode Positions);
 
 /// <summary>
 /// LLaVA-1.5 (llava-hf LlavaForConditionalGeneration): CLIP vision tower → projector → image features merged at
@@ -29,7 +18,7 @@ public sealed class LlavaModel : IDisposable
     public ClipImageProcessor ImageProcessor { get; }
     public ClipVisionTower Vision { get; }
     public MultiModalProjector Projector { get; }
-    public LlamaDecoder Decoder { get; }
+    public LlamaModel LanguageModel { get; }
     /// <summary>max_new_tokens of generation_config.json when present.</summary>
     public int DefaultMaxNewTokens { get; }
 
@@ -38,7 +27,7 @@ public sealed class LlavaModel : IDisposable
         Directory = dir; Config = config; Weights = weights; Tokenizer = tok; ImageProcessor = proc; DefaultMaxNewTokens = maxNew;
         Vision = new ClipVisionTower(config, weights);
         Projector = new MultiModalProjector(config, weights);
-        Decoder = new LlamaDecoder(config.Text, weights);
+        LanguageModel = new LlamaModel(config.Text, weights);
     }
 
     /// <summary>
@@ -90,41 +79,62 @@ public sealed class LlavaModel : IDisposable
     /// <summary>Visual tokens one image becomes.</summary>
     public int ImageTokens => Vision.FeatureTokens;
 
-    /// <summary>Chat template + tokenizer; exactly one image placeholder.</summary>
-    public PromptTokens Tokenize(string question)
+    /// <summary>The chat template around <paramref name="question"/> with <paramref name="images"/> image slots, tokenized.</summary>
+    public TokenizedPrompt Tokenize(string question, int images = 1)
     {
-        var ids = Tokenizer.EncodePrompt(ChatTemplate.Format(question));
-        int pos = -1;
+        var prompt = TokenizePrompt(ChatTemplate.Format(question, images));
+        if (prompt.Images != images)
+            throw new InvalidPromptException($"the tokenizer found {prompt.Images} <image> tokens where the template put {images}");
+        return prompt;
+    }
+
+    /// <summary>Tokenizes a prompt already in the model's chat format; every &lt;image&gt; token is an image placeholder.</summary>
+    public TokenizedPrompt TokenizePrompt(string text)
+    {
+        var ids = Tokenizer.EncodePrompt(text);
+        var positions = new List<int>();
         for (int i = 0; i < ids.Length; i++)
-            if (ids[i] == Config.ImageTokenIndex)
-            {
-                if (pos >= 0) throw new InvalidPromptException("the prompt contains more than one <image> token");
-                pos = i;
-            }
-        if (pos < 0) throw new InvalidPromptException("the prompt has no <image> token");
-        return new PromptTokens(ids, pos);
+            if (ids[i] == Config.ImageTokenIndex) positions.Add(i);
+        return new TokenizedPrompt(ids, positions.ToArray());
     }
 
     /// <summary>Loads and preprocesses an image file into the vision tower's [C, H, W] input.</summary>
-    public float[] PreprocessImage(string path) => ImageProcessor.Process(ImageLoader.Load(path));
+    public float[] PreprocessImage(string path) => PreprocessImage(ImageLoader.Load(path));
 
-    /// <summary>
-    /// Vision tower + projector + merge + decoder prefill with a pruning policy.
-    /// <paramref name="reserveForDecode"/> sizes the KV caches for the tokens that will follow.
-    /// </summary>
-    public PrefillResult Prefill(float[] pixels, PromptTokens prompt, IPruningPolicy? policy = null, int reserveForDecode = 8,
-        Action<int, float[], int>? layerOutputs = null)
+    /// <summary>The vision tower's [C, H, W] input for a decoded image (resize, crop or pad, normalize).</summary>
+    public float[] PreprocessImage(RgbImage image) => ImageProcessor.Process(image);
+
+    /// <summary>Vision tower + projector: one image's features, independent of any prompt (cacheable).</summary>
+    public ImageFeatures EncodeImage(float[] pixels)
     {
-        policy ??= new NoPruning();
-        var trace = new PrefillTrace { Policy = policy.Name };
-        var sw = Stopwatch.StartNew();
-
         var vis = Vision.Forward(pixels);
         var feats = Projector.Forward(vis.Features, vis.Tokens);
-        trace.VisionMs = sw.Elapsed.TotalMilliseconds;
-        var result = Decoder.PrefillMultimodal(prompt, vis, feats, Config.Vision.HiddenSize, policy, trace, reserveForDecode, layerOutputs);
-        trace.PrefillMs = sw.Elapsed.TotalMilliseconds;
-        return result;
+        return new ImageFeatures(feats, vis.Tokens, Config.Text.HiddenSize, vis.ClsAttention, vis.Keys, Config.Vision.HiddenSize);
+    }
+
+    /// <summary>A run over already encoded images (one per placeholder of the prompt); call Prefill or Generate on it.</summary>
+    public InferenceRun StartRun(TokenizedPrompt prompt, IReadOnlyList<ImageFeatures> images, IPruningPolicy? policy = null, int reserveForDecode = 8) =>
+        new(LanguageModel, prompt, images, policy, reserveForDecode);
+
+    /// <summary>
+    /// Vision tower + projector + merge + decoder prefill with a pruning policy, for a prompt with one image.
+    /// <paramref name="reserveForDecode"/> sizes the KV caches for the tokens that will follow.
+    /// </summary>
+    public InferenceRun Prefill(float[] pixels, TokenizedPrompt prompt, IPruningPolicy? policy = null, int reserveForDecode = 8) =>
+        Prefill([pixels], prompt, policy, reserveForDecode);
+
+    /// <summary>As <see cref="Prefill(float[], TokenizedPrompt, IPruningPolicy?, int)"/> with one pixel tensor per image placeholder.</summary>
+    public InferenceRun Prefill(IReadOnlyList<float[]> pixels, TokenizedPrompt prompt, IPruningPolicy? policy = null, int reserveForDecode = 8)
+    {
+        if (pixels.Count != prompt.Images)
+            throw new InvalidPromptException($"the prompt has {prompt.Images} image placeholder(s) but {pixels.Count} image(s) were given");
+        var sw = Stopwatch.StartNew();
+        var images = new ImageFeatures[pixels.Count];
+        for (int i = 0; i < images.Length; i++) images[i] = EncodeImage(pixels[i]);
+        var run = StartRun(prompt, images, policy, reserveForDecode);
+        run.Trace.VisionMs = sw.Elapsed.TotalMilliseconds;
+        run.Prefill();
+        return run;
     }
 
     public void Dispose() => Weights.Dispose();
