@@ -2,9 +2,15 @@ using System.Text.Json;
 
 namespace AutoPrune.Loading;
 
-/// <summary>LLaMA decoder settings (config.json "text_config"). Defaults are LLaMA-7B's, as transformers applies them.</summary>
+/// <summary>
+/// LLaMA-architecture decoder settings (config.json "text_config"). Defaults are LLaMA-7B's, as transformers applies
+/// them; a "mistral" text_config (LLaVA-NeXT-Mistral) takes MistralConfig's defaults instead (8 KV heads, 14336 MLP,
+/// 4096-token sliding window), the layers being the same RMSNorm + RoPE + SwiGLU blocks.
+/// </summary>
 public sealed record LlamaConfig
 {
+    /// <summary>"llama" or "mistral".</summary>
+    public string ModelType { get; init; } = "llama";
     public int HiddenSize { get; init; } = 4096;
     public int IntermediateSize { get; init; } = 11008;
     public int NumHiddenLayers { get; init; } = 32;
@@ -23,6 +29,15 @@ public sealed record LlamaConfig
     public bool TieWordEmbeddings { get; init; }
     public int BosTokenId { get; init; } = 1;
     public int EosTokenId { get; init; } = 2;
+    /// <summary>Mistral's sliding attention window; 0 = none. The engine attends to the whole prefix, so a sequence
+    /// longer than the window is refused rather than computed differently from the reference.</summary>
+    public int SlidingWindow { get; init; }
+
+    /// <summary>transformers' MistralConfig defaults where they differ from LLaMA's.</summary>
+    internal static LlamaConfig MistralDefaults => new()
+    {
+        ModelType = "mistral", IntermediateSize = 14336, NumKeyValueHeads = 8, MaxPositionEmbeddings = 4096 * 32, SlidingWindow = 4096,
+    };
 }
 
 /// <summary>CLIP vision tower settings (config.json "vision_config"). Defaults are CLIP ViT-L/14-336's, as LLaVA-1.5 uses.</summary>
@@ -71,18 +86,27 @@ public sealed record LlavaConfig
         using (doc) return Parse(doc.RootElement, path);
     }
 
-    public static LlavaConfig Parse(JsonElement root, string where = "config.json")
+    public static LlavaConfig Parse(JsonElement root, string where = "config.json") => Parse(root, where, "llava");
+
+    /// <summary>The fields LLaVA-1.5 and LLaVA-NeXT share; <paramref name="modelType"/> is the top-level model_type expected.</summary>
+    internal static LlavaConfig Parse(JsonElement root, string where, string modelType)
     {
         if (root.ValueKind != JsonValueKind.Object) throw new ModelLoadException($"{where}: expected a JSON object");
         var f = new Fields(where);
-        var modelType = f.Str(root, "", "model_type", "llava");
-        if (modelType != "llava")
-            throw new ConfigMismatchException($"{where}: model_type '{modelType}' is not supported (expected 'llava')");
+        var found = f.Str(root, "", "model_type", modelType);
+        if (found != modelType)
+            throw new ConfigMismatchException($"{where}: model_type '{found}' is not supported (expected '{modelType}')");
 
         var t = Section(root, "text_config", where);
         var v = Section(root, "vision_config", where);
 
-        var text = new LlamaConfig();
+        var textType = f.Str(t, "text_config.", "model_type", "llama");
+        var text = textType switch
+        {
+            "llama" => new LlamaConfig(),
+            "mistral" => LlamaConfig.MistralDefaults,
+            _ => throw new ConfigMismatchException($"{where}: text_config model_type '{textType}' is not supported (llama, mistral)"),
+        };
         int heads = f.Int(t, "text_config.", "num_attention_heads", text.NumAttentionHeads);
         int hidden = f.Int(t, "text_config.", "hidden_size", text.HiddenSize);
         // Without head_dim transformers uses hidden / heads, which must then divide exactly.
@@ -95,7 +119,7 @@ public sealed record LlavaConfig
             IntermediateSize = f.Int(t, "text_config.", "intermediate_size", text.IntermediateSize),
             NumHiddenLayers = f.Int(t, "text_config.", "num_hidden_layers", text.NumHiddenLayers),
             NumAttentionHeads = heads,
-            NumKeyValueHeads = f.Int(t, "text_config.", "num_key_value_heads", heads),
+            NumKeyValueHeads = f.Int(t, "text_config.", "num_key_value_heads", textType == "mistral" ? text.NumKeyValueHeads : heads),
             HeadDim = f.Int(t, "text_config.", "head_dim", heads > 0 ? hidden / heads : 0),
             RmsNormEps = f.Float(t, "text_config.", "rms_norm_eps", text.RmsNormEps),
             RopeTheta = f.Float(t, "text_config.", "rope_theta", text.RopeTheta),
@@ -107,6 +131,9 @@ public sealed record LlavaConfig
             TieWordEmbeddings = f.Bool(t, "text_config.", "tie_word_embeddings", f.Bool(root, "", "tie_word_embeddings", false)),
             BosTokenId = f.TokenId(t, "text_config.", "bos_token_id", text.BosTokenId),
             EosTokenId = f.TokenId(t, "text_config.", "eos_token_id", text.EosTokenId),
+            // An explicit null (the llava-hf Mistral NeXT checkpoints) turns the window off; absent keeps the default.
+            SlidingWindow = t.ValueKind == JsonValueKind.Object && t.TryGetProperty("sliding_window", out var sw) && sw.ValueKind == JsonValueKind.Null
+                ? 0 : f.Int(t, "text_config.", "sliding_window", text.SlidingWindow),
         };
         var vis = new ClipVisionConfig();
         vis = vis with
@@ -147,6 +174,7 @@ public sealed record LlavaConfig
         Require(t.RmsNormEps > 0 && t.RopeTheta > 0 && t.MaxPositionEmbeddings > 0,
             "text_config rms_norm_eps, rope_theta and max_position_embeddings must be positive");
         Require(t.HiddenAct == "silu", $"text hidden_act '{t.HiddenAct}' is not supported (silu)");
+        Require(t.SlidingWindow >= 0, $"text_config sliding_window {t.SlidingWindow} must not be negative");
         Require(v.HiddenSize > 0 && v.NumAttentionHeads > 0 && v.HiddenSize % v.NumAttentionHeads == 0,
             $"vision hidden_size {v.HiddenSize} must be divisible by num_attention_heads {v.NumAttentionHeads}");
         Require(v.IntermediateSize > 0 && v.NumChannels > 0 && v.LayerNormEps > 0,
@@ -165,7 +193,7 @@ public sealed record LlavaConfig
     }
 
     /// <summary>An optional sub-object; present but not an object is an error, not "use the defaults".</summary>
-    private static JsonElement Section(JsonElement root, string name, string where)
+    internal static JsonElement Section(JsonElement root, string name, string where)
     {
         if (!root.TryGetProperty(name, out var e) || e.ValueKind == JsonValueKind.Null) return default;
         if (e.ValueKind != JsonValueKind.Object)
@@ -173,14 +201,14 @@ public sealed record LlavaConfig
         return e;
     }
 
-    private static bool Has(JsonElement o, string name, out JsonElement e)
+    internal static bool Has(JsonElement o, string name, out JsonElement e)
     {
         e = default;
         return o.ValueKind == JsonValueKind.Object && o.TryGetProperty(name, out e) && e.ValueKind != JsonValueKind.Null;
     }
 
     /// <summary>Typed field readers; errors name the file and the full field path.</summary>
-    private readonly struct Fields(string where)
+    internal readonly struct Fields(string where)
     {
         private ConfigMismatchException Wrong(string section, string name, string what, JsonElement e) =>
             new($"{where}: '{section}{name}' should be {what}, got {e.GetRawText()}");

@@ -3,7 +3,7 @@ namespace AutoPrune.Loading;
 /// <summary>
 /// The single place where checkpoint key names are mapped to the names the engine uses: the classic
 /// llava-hf layout (<c>language_model.model.*</c>, <c>language_model.lm_head.*</c>,
-/// <c>vision_tower.vision_model.*</c>, <c>multi_modal_projector.*</c>).
+/// <c>vision_tower.vision_model.*</c>, <c>multi_modal_projector.*</c>, and NeXT's top-level <c>image_newline</c>).
 /// </summary>
 public static class WeightNames
 {
@@ -14,6 +14,7 @@ public static class WeightNames
         ("lm_head.", "language_model.lm_head."),
         ("model.vision_tower.", "vision_tower."),
         ("model.multi_modal_projector.", "multi_modal_projector."),
+        ("model.image_newline", "image_newline"), // LLaVA-NeXT
     ];
 
     /// <summary>Non-persistent buffers some exporters still write; the engine recomputes them.</summary>

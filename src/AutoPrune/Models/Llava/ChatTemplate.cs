@@ -1,23 +1,23 @@
 namespace AutoPrune.Models;
 
-/// <summary>
-/// The llava-1.5(-hf) single-turn chat template: <c>USER: &lt;image&gt;\n{question} ASSISTANT:</c>, with one
-/// <c>&lt;image&gt;\n</c> line per image.
-/// </summary>
+/// <summary>The llava-hf single-turn chat templates (one question, one &lt;image&gt; line per image).</summary>
 public static class ChatTemplate
 {
     public const string ImageLiteral = "<image>";
 
-    public static string Format(string question, int images = 1)
+    /// <summary>
+    /// The llava-hf prompt for one question: "USER: &lt;image&gt;\n{q} ASSISTANT:" for LLaMA/Vicuna language models,
+    /// "[INST] &lt;image&gt;\n{q} [/INST]" for Mistral (llava-v1.6-mistral); <paramref name="images"/> image lines.
+    /// </summary>
+    public static string Format(string question, string textModelType = "llama", int images = 1)
     {
         if (string.IsNullOrWhiteSpace(question))
             throw new InvalidPromptException("the question is empty");
-        if (images < 0) throw new ArgumentOutOfRangeException(nameof(images));
+        ArgumentOutOfRangeException.ThrowIfNegative(images);
         // Every image slot needs features; one written into the question would have none.
         if (question.Contains(ImageLiteral, StringComparison.Ordinal))
             throw new InvalidPromptException($"the question must not contain '{ImageLiteral}' (the template inserts one image slot per image)");
-        var slots = new System.Text.StringBuilder();
-        for (int i = 0; i < images; i++) slots.Append(ImageLiteral).Append('\n');
-        return $"USER: {slots}{question} ASSISTANT:";
+        var slots = string.Concat(Enumerable.Repeat(ImageLiteral + "\n", images));
+        return textModelType == "mistral" ? $"[INST] {slots}{question} [/INST]" : $"USER: {slots}{question} ASSISTANT:";
     }
 }

@@ -61,7 +61,7 @@ public sealed class LlavaModel : IDisposable
     public static LlavaModel FromWeights(string dir, LlavaConfig config, ModelWeights weights, LlavaTokenizer tok, ClipImageProcessor proc) =>
         new(dir, config, weights, tok, proc, 8);
 
-    private static int ReadMaxNewTokens(string dir)
+    internal static int ReadMaxNewTokens(string dir)
     {
         var p = Path.Combine(dir, "generation_config.json");
         if (!File.Exists(p)) return 32;
@@ -80,21 +80,21 @@ public sealed class LlavaModel : IDisposable
     public int ImageTokens => Vision.FeatureTokens;
 
     /// <summary>The chat template around <paramref name="question"/> with <paramref name="images"/> image slots, tokenized.</summary>
-    public TokenizedPrompt Tokenize(string question, int images = 1)
-    {
-        var prompt = TokenizePrompt(ChatTemplate.Format(question, images));
-        if (prompt.Images != images)
-            throw new InvalidPromptException($"the tokenizer found {prompt.Images} <image> tokens where the template put {images}");
-        return prompt;
-    }
+    public TokenizedPrompt Tokenize(string question, int images = 1) =>
+        TokenizeWith(Tokenizer, Config.ImageTokenIndex, ChatTemplate.Format(question, Config.Text.ModelType, images), images);
 
     /// <summary>Tokenizes a prompt already in the model's chat format; every &lt;image&gt; token is an image placeholder.</summary>
-    public TokenizedPrompt TokenizePrompt(string text)
+    public TokenizedPrompt TokenizePrompt(string text) => TokenizeWith(Tokenizer, Config.ImageTokenIndex, text, null);
+
+    /// <summary>Every <paramref name="imageTokenIndex"/> in the encoded prompt is a placeholder; <paramref name="images"/>, when given, is how many there must be.</summary>
+    internal static TokenizedPrompt TokenizeWith(LlavaTokenizer tokenizer, int imageTokenIndex, string prompt, int? images)
     {
-        var ids = Tokenizer.EncodePrompt(text);
+        var ids = tokenizer.EncodePrompt(prompt);
         var positions = new List<int>();
         for (int i = 0; i < ids.Length; i++)
-            if (ids[i] == Config.ImageTokenIndex) positions.Add(i);
+            if (ids[i] == imageTokenIndex) positions.Add(i);
+        if (images is { } n && positions.Count != n)
+            throw new InvalidPromptException($"the prompt has {positions.Count} <image> token(s) where {n} were expected");
         return new TokenizedPrompt(ids, positions.ToArray());
     }
 
