@@ -86,7 +86,7 @@ public static class ExplainCommand
                 o.WriteLine($"Q{i + 1}: {questions[i]}");
                 o.WriteLine($"A{i + 1}: {answers[i].Text}");
                 o.WriteLine($"    visual tokens per layer {string.Join(" ", t.VisualTokensPerLayer)} | mean {t.MeanVisualTokens.ToString("F1", CultureInfo.InvariantCulture)} | " +
-                            $"FLOPs -{t.FlopsReduction.ToString("F1", CultureInfo.InvariantCulture)}%" + (TraceKeys.Summary(t) is { Length: > 0 } s ? " | " + s : ""));
+                            $"FLOPs -{t.FlopsReduction.ToString("F1", CultureInfo.InvariantCulture)}%" + (TraceSummary.Line(t) is { Length: > 0 } s ? " | " + s : ""));
             }
             if (!hasCurve) o.WriteLine($"no {RetentionFile}: policy '{t0.Policy}' recorded no retention curve");
             o.WriteLine("wrote:");
