@@ -84,4 +84,16 @@ public static class Cli
     };
 
     public static Option<bool> JsonOption() => new("--json") { Description = "print one JSON object instead of text" };
+
+    public static Option<long?> MaxImagePixelsOption() => new("--max-image-pixels")
+    {
+        Description = $"refuse images with more pixels than this, read from the file header before decoding (default {ImageLoader.DefaultMaxPixels}, as Pillow)",
+        HelpName = "N",
+    };
+
+    /// <summary>Applies --max-image-pixels for this process (the limit is process-wide, as Pillow's is).</summary>
+    public static void ApplyImageLimit(ParseResult r, Option<long?> option)
+    {
+        if (r.GetValue(option) is long n) ImageLoader.MaxPixels = n;
+    }
 }

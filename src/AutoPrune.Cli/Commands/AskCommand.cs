@@ -19,6 +19,7 @@ public static class AskCommand
         var temperature = new Option<float>("--temperature") { Description = "sampling temperature; 0 = greedy (default)", DefaultValueFactory = _ => 0f };
         var topP = new Option<float>("--top-p") { Description = "nucleus sampling threshold (with --temperature > 0)", DefaultValueFactory = _ => 1f };
         var seed = new Option<int>("--seed") { Description = "random seed for sampling", DefaultValueFactory = _ => 0 };
+        var maxPixels = Cli.MaxImagePixelsOption();
         var pad = new Option<bool>("--pad-to-square") { Description = "pad the image to a square with the mean color first (original LLaVA), instead of llava-hf's center crop" };
         var json = Cli.JsonOption();
         var trace = new Option<bool>("--trace") { Description = "print visual tokens per layer, MI, FLOPs and timings" };
@@ -26,7 +27,7 @@ public static class AskCommand
 
         var cmd = new Command("ask", "Answer a question about an image")
         {
-            question, image, model, weights, maxNew, temperature, topP, seed, pad, policy, budget, settings, positions, json, trace,
+            question, image, model, weights, maxNew, temperature, topP, seed, pad, maxPixels, policy, budget, settings, positions, json, trace,
         };
         foreach (var f in PolicyOptionsCli.SettingFlags()) cmd.Options.Add(f);
         cmd.SetAction(r =>
@@ -34,6 +35,7 @@ public static class AskCommand
             var q = r.GetValue(question)!;
             if (string.IsNullOrWhiteSpace(q)) throw new InvalidPromptException("the question is empty");
             var pol = PolicyOptionsCli.Build(r, policy, budget, settings, positions);
+            Cli.ApplyImageLimit(r, maxPixels);
             var sw = Stopwatch.StartNew();
             using var m = LlavaModel.Load(r.GetValue(model) ?? Cli.DefaultModelDir(), r.GetValue(weights), r.GetValue(pad));
             double loadMs = sw.Elapsed.TotalMilliseconds;

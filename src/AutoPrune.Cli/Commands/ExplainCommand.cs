@@ -26,10 +26,11 @@ public static class ExplainCommand
         var maxNew = new Option<int?>("--max-new-tokens") { Description = "answer length limit (default: the model's generation_config.json)", HelpName = "N" };
         var pad = new Option<bool>("--pad-to-square") { Description = "pad the image to a square with the mean color first (original LLaVA)" };
         var (policy, budget, settings, positions) = PolicyOptionsCli.Create();
+        var maxPixels = Cli.MaxImagePixelsOption();
 
         var cmd = new Command("explain", "Answer a question and draw which image regions each decoder layer kept")
         {
-            image, question, compare, policy, budget, settings, positions, outDir, layers, model, weights, maxNew, pad,
+            image, question, compare, policy, budget, settings, positions, outDir, layers, model, weights, maxNew, pad, maxPixels,
         };
         foreach (var f in PolicyOptionsCli.SettingFlags()) cmd.Options.Add(f);
         cmd.SetAction(r =>
@@ -40,6 +41,7 @@ public static class ExplainCommand
                 if (string.IsNullOrWhiteSpace(q)) throw new InvalidPromptException("the question is empty");
             // Fail on bad policy options before loading anything.
             PolicyOptionsCli.Build(r, policy, budget, settings, positions);
+            Cli.ApplyImageLimit(r, maxPixels);
             using var m = LlavaModel.Load(r.GetValue(model) ?? Cli.DefaultModelDir(), r.GetValue(weights), r.GetValue(pad));
             int numLayers = m.Config.Text.NumHiddenLayers;
             var layerList = ParseLayers(r.GetValue(layers), numLayers);
