@@ -16,23 +16,23 @@ public static class ExplainCommand
 
     public static Command Create()
     {
-        var image = new Option<string>("--image", "-i") { Description = "image file (PNG, JPEG, BMP, GIF, TGA)", Required = true, HelpName = "FILE" };
-        var question = new Option<string>("--question", "-q") { Description = "the question about the image", Required = true, HelpName = "Q" };
-        var compare = new Option<string?>("--compare-question") { Description = "a second (e.g. harder) question on the same image, drawn beside the first", HelpName = "Q2" };
-        var outDir = new Option<string>("--out", "-o") { Description = "output folder for pruning.png, tokens_per_layer.png, retention_curve.png, trace.json", Required = true, HelpName = "DIR" };
-        var layers = new Option<string?>("--layers") { Description = "decoder layers to draw, e.g. 0,1,4,7 (default: all of an 8-layer model, else 0,1,2,L/2,L-1)", HelpName = "L,L,..." };
+        var image = Cli.ImageOption();
+        var question = Cli.QuestionArgument();
+        var compare = new Option<string?>("--compare-question") { Description = "a second (e.g. harder) question on the same image, drawn beside the first", HelpName = "QUESTION" };
+        var outDir = new Option<string>("--output", "-o") { Description = "output folder for pruning.png, tokens_per_layer.png, retention_curve.png, trace.json", Required = true, HelpName = "DIR" };
+        var layers = new Option<string?>("--draw-layers") { Description = "decoder layers to draw, e.g. 0,1,4,7 (default: all of an 8-layer model, else 0,1,2,L/2,L-1)", HelpName = "L,L,..." };
         var model = Cli.ModelOption();
         var weights = Cli.WeightsOption();
-        var maxNew = new Option<int?>("--max-new-tokens") { Description = "answer length limit (default: the model's generation_config.json)", HelpName = "N" };
-        var pad = new Option<bool>("--pad-to-square") { Description = "pad the image to a square with the mean color first (original LLaVA)" };
-        var (policy, budget, settings, positions) = PolicyOptionsCli.Create();
+        var maxNew = Cli.MaxNewTokensOption();
+        var pad = Cli.PadToSquareOption();
         var maxPixels = Cli.MaxImagePixelsOption();
+        var pruning = new PolicyOptionsCli();
 
         var cmd = new Command("explain", "Answer a question and draw which image regions each decoder layer kept")
         {
-            image, question, compare, policy, budget, settings, positions, outDir, layers, model, weights, maxNew, pad, maxPixels,
+            question, image, compare, outDir, layers, model, weights, maxNew, pad, maxPixels,
         };
-        foreach (var f in PolicyOptionsCli.SettingFlags()) cmd.Options.Add(f);
+        pruning.AddTo(cmd);
         cmd.SetAction(r =>
         {
             var questions = new List<string> { r.GetValue(question)! };
@@ -40,9 +40,9 @@ public static class ExplainCommand
             foreach (var q in questions)
                 if (string.IsNullOrWhiteSpace(q)) throw new InvalidPromptException("the question is empty");
             // Fail on bad policy options before loading anything.
-            PolicyOptionsCli.Build(r, policy, budget, settings, positions);
+            pruning.Create(r);
             Cli.ApplyImageLimit(r, maxPixels);
-            using var m = LlavaModel.Load(r.GetValue(model) ?? Cli.DefaultModelDir(), r.GetValue(weights), r.GetValue(pad));
+            using var m = LlavaModel.Load(Cli.ModelDir(r.GetValue(model)), r.GetValue(weights), r.GetValue(pad));
             int numLayers = m.Config.Text.NumHiddenLayers;
             var layerList = ParseLayers(r.GetValue(layers), numLayers);
             var imagePath = r.GetValue(image)!;
@@ -54,7 +54,7 @@ public static class ExplainCommand
             {
                 var prompt = m.Tokenize(q);
                 // A fresh policy per question: nothing carries over between prefills.
-                var pol = PolicyOptionsCli.Build(r, policy, budget, settings, positions);
+                var pol = pruning.Create(r);
                 answers.Add(Generator.Generate(m, pixels, prompt, new GenerationOptions { MaxNewTokens = r.GetValue(maxNew), Policy = pol }));
             }
 
@@ -62,7 +62,7 @@ public static class ExplainCommand
             Directory.CreateDirectory(dir);
             var runs = questions.Select((q, i) => new PruningRun($"Q{i + 1}: {q}  →  {answers[i].Text}", answers[i].Trace)).ToList();
             var t0 = answers[0].Trace;
-            double? b = r.GetValue(budget) ?? t0.Budget;
+            double? b = r.GetValue(pruning.Budget) ?? t0.Budget;
             string budgetText = b is double bv ? $" @ T={bv.ToString(CultureInfo.InvariantCulture)}" : "";
             string title = $"{t0.Policy}{budgetText} on {Path.GetFileName(imagePath)} ({m.Config.Vision.PatchesPerSide}x{m.Config.Vision.PatchesPerSide} tokens, {numLayers} layers)";
 
@@ -106,10 +106,10 @@ public static class ExplainCommand
         foreach (var s in text.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries))
         {
             if (!int.TryParse(s, NumberStyles.Integer, CultureInfo.InvariantCulture, out var l) || l < 0 || l >= numLayers)
-                throw new PruningOptionException($"--layers: '{s}' is not a decoder layer (0..{numLayers - 1})");
+                throw new UsageException($"--draw-layers '{s}' is not a decoder layer (0..{numLayers - 1})");
             list.Add(l);
         }
-        if (list.Count == 0) throw new PruningOptionException("--layers is empty");
+        if (list.Count == 0) throw new UsageException("--draw-layers is empty");
         return list.Distinct().Order().ToArray();
     }
 

@@ -16,7 +16,7 @@ public static class InspectCommand
         var cmd = new Command("inspect", "Show a model's architecture, parameter count, dtypes, tensors and files") { model, weights, json };
         cmd.SetAction(r =>
         {
-            var dir = ModelFolder.Resolve(r.GetValue(model) ?? Cli.DefaultModelDir());
+            var dir = ModelFolder.Resolve(Cli.ModelDir(r.GetValue(model)));
             var config = LlavaConfig.Load(Path.Combine(dir, ModelFolder.ConfigFileName));
             var wf = r.GetValue(weights);
             using var w = CheckpointLoader.Open(wf == null ? dir : Path.Combine(dir, wf));

@@ -27,9 +27,14 @@ public sealed class BadInputCliTests
     }
 
     [Fact]
-    public void BadPixelLimitIsAnInputError() =>
-        AssertInputError(CliTests.Run("ask", "--image", Path.Combine(TestPaths.Golden, "case0.png"), "What color?",
-            "--model", TestPaths.TinyModel, "--max-image-pixels", "0"), "pixel limit 0");
+    public void BadPixelLimitIsAUsageError()
+    {
+        var (code, _, stderr) = CliTests.Run("ask", "--image", Path.Combine(TestPaths.Golden, "case0.png"), "What color?",
+            "--model", TestPaths.TinyModel, "--max-image-pixels", "0");
+        Assert.Equal(2, code);
+        Assert.StartsWith("error: ", stderr);
+        Assert.Contains("--max-image-pixels", stderr);
+    }
 
     [Fact]
     public void TruncatedJpegIsAnInputError()
