@@ -20,6 +20,7 @@ namespace AutoPrune.Server;
 public sealed class AutoPruneServer : IAsyncDisposable
 {
     private readonly LlavaModel _model;
+    private readonly ImageFeatureCache _images;
     private readonly WebApplication _app;
     private readonly ILogger _log;
     private int _stopping, _stopped;
@@ -41,6 +42,7 @@ public sealed class AutoPruneServer : IAsyncDisposable
         Options = options;
         ModelId = Path.GetFileName(model.Directory.TrimEnd('/', '\\'));
         Queue = new AdmissionQueue(options.MaxConcurrent, options.MaxQueued);
+        _images = new ImageFeatureCache(model, options.ImageCacheBytes);
 
         var builder = WebApplication.CreateSlimBuilder(new WebApplicationOptions { ContentRootPath = AppContext.BaseDirectory });
         builder.WebHost.UseKestrel(k =>
@@ -117,7 +119,10 @@ public sealed class AutoPruneServer : IAsyncDisposable
     internal int VocabSize => _model.Tokenizer.VocabSize;
 
     /// <summary>The engine call every request ends in.</summary>
-    internal Answer Generate(IReadOnlyList<Turn> turns, GenerationOptions options) => Generator.Chat(_model, turns, options);
+    internal Answer Generate(IReadOnlyList<Turn> turns, GenerationOptions options) => Generator.Chat(_model, turns, options, _images);
+
+    /// <summary>Image encodings reused from the cache and made anew.</summary>
+    public (int hits, int misses) ImageCache => (_images.Hits, _images.Misses);
 
     /// <summary>
     /// Checks what can be checked before queueing: the template and tokens, every image decodes, and the prompt

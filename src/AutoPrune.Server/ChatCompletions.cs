@@ -234,6 +234,17 @@ internal sealed class ChatCompletions(AutoPruneServer server)
         w.WriteStartArray("visual_tokens_per_layer");
         foreach (var v in t.VisualTokensPerLayer) w.WriteNumberValue(v);
         w.WriteEndArray();
+        if (t.ImageVisualTokensPerLayer.Length > 1)
+        {
+            w.WriteStartArray("image_visual_tokens_per_layer");
+            foreach (var im in t.ImageVisualTokensPerLayer)
+            {
+                w.WriteStartArray();
+                foreach (var v in im) w.WriteNumberValue(v);
+                w.WriteEndArray();
+            }
+            w.WriteEndArray();
+        }
         w.WriteNumber("flops_reduction", Math.Round(t.FlopsReduction, 4));
         w.WriteNumber("vision_ms", Math.Round(t.VisionMs, 3));
         w.WriteNumber("prefill_ms", Math.Round(t.PrefillMs, 3));

@@ -38,6 +38,9 @@ public sealed record ServerOptions
     /// <summary>Accept image_url values that are local file paths or file:// URLs (off: only base64 data: URLs).</summary>
     public bool AllowLocalImages { get; init; }
 
+    /// <summary>Encoded images kept for follow-up questions (by image content).</summary>
+    public long ImageCacheBytes { get; init; } = 512L << 20;
+
     /// <summary>Request log lines: text, json, or none.</summary>
     public string LogFormat { get; init; } = "text";
 }

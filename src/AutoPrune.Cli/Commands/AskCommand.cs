@@ -28,17 +28,19 @@ public static class AskCommand
             .Validate(p => float.IsFinite(p) && p > 0, "a number > 0");
         var stop = new Option<string[]>("--stop") { Description = "end the answer before this text, repeatable", HelpName = "TEXT", AllowMultipleArgumentsPerToken = false };
         var pad = Cli.PadToSquareOption();
+        var maxPixels = Cli.MaxImagePixelsOption();
         var json = Cli.JsonOption();
         var trace = new Option<bool>("--trace") { Description = "print visual tokens per layer, MI, FLOPs and timings" };
         var pruning = new PolicyOptionsCli();
 
-        var cmd = new Command("ask", "Answer a question about an image") { question, image, model, weights, mmproj, quantize, maxNew, temperature, topP, topK, seed, penalty, stop, pad, json, trace };
+        var cmd = new Command("ask", "Answer a question about an image") { question, image, model, weights, mmproj, quantize, maxNew, temperature, topP, topK, seed, penalty, stop, pad, maxPixels, json, trace };
         pruning.AddTo(cmd);
         cmd.SetAction(r =>
         {
             var q = r.GetValue(question)!;
             if (string.IsNullOrWhiteSpace(q)) throw new InvalidPromptException("the question is empty");
             var pol = pruning.Create(r);
+            Cli.ApplyImageLimit(r, maxPixels);
             var sw = Stopwatch.StartNew();
             using var m = Cli.LoadModel(r, model, weights, mmproj, quantize, r.GetValue(pad));
             double loadMs = sw.Elapsed.TotalMilliseconds;
@@ -90,7 +92,7 @@ public static class AskCommand
     {
         var t = a.Trace;
         string visual = t.VisualTokensIntoDecoder == a.VisualTokens ? $"{a.VisualTokens} visual tokens" : $"{t.VisualTokensIntoDecoder} of {a.VisualTokens} visual tokens";
-        return $"load {loadMs:F0} ms | image {imageMs:F1} ms | prefill {a.PrefillMs:F1} ms ({a.PromptTokens - 1} text + {visual}) | " +
+        return $"load {loadMs:F0} ms | image {imageMs:F1} ms | prefill {a.PrefillMs:F1} ms ({t.TextTokens} text + {visual}) | " +
                $"decode {a.DecodeMs:F1} ms ({a.OutputIds.Length} tokens) | mean visual tokens/layer {t.MeanVisualTokens:F1} | FLOPs -{t.FlopsReduction:F1}%";
     }
 }

@@ -53,6 +53,7 @@ public static class ChatCommand
             if (r.GetValue(image) is string first) pending.Add(ImageInput.FromFile(first));
             using var m = Cli.LoadModel(r, model, weights, mmproj, quantize);
             var turns = new List<Turn>();
+            var cache = new ImageFeatureCache(m);       // follow-up questions reuse the images' encodings
             var reader = input ?? Console.In;
             bool prompt = input == null && !Console.IsInputRedirected;
             e.WriteLine($"chat with {Path.GetFileName(m.Directory.TrimEnd('/'))}, policy {Describe(policyName, policyOptions)}; " +
@@ -96,7 +97,7 @@ public static class ChatCommand
                     {
                         Policy = PolicyFactory.Create(policyName, policyOptions),
                         OnText = t => { o.Write(t); o.Flush(); },
-                    });
+                    }, cache);
                     o.WriteLine();
                     turns = next;
                     turns.Add(new Turn(Speaker.Assistant, answer.Text));

@@ -27,11 +27,12 @@ public static class ExplainCommand
         var quantize = Cli.QuantizeOption();
         var maxNew = Cli.MaxNewTokensOption();
         var pad = Cli.PadToSquareOption();
+        var maxPixels = Cli.MaxImagePixelsOption();
         var pruning = new PolicyOptionsCli();
 
         var cmd = new Command("explain", "Answer a question and draw which image regions each decoder layer kept")
         {
-            question, image, compare, outDir, layers, model, weights, mmproj, quantize, maxNew, pad,
+            question, image, compare, outDir, layers, model, weights, mmproj, quantize, maxNew, pad, maxPixels,
         };
         pruning.AddTo(cmd);
         cmd.SetAction(r =>
@@ -42,12 +43,13 @@ public static class ExplainCommand
                 if (string.IsNullOrWhiteSpace(q)) throw new InvalidPromptException("the question is empty");
             // Fail on bad policy options before loading anything.
             pruning.Create(r);
+            Cli.ApplyImageLimit(r, maxPixels);
             using var m = Cli.LoadModel(r, model, weights, mmproj, quantize, r.GetValue(pad));
             int numLayers = m.Config.Text.NumHiddenLayers;
             var layerList = ParseLayers(r.GetValue(layers), numLayers);
             var imagePath = r.GetValue(image)!;
             var source = ImageLoader.Load(imagePath);
-            var pixels = m.ImageProcessor.Process(source);
+            var pixels = m.PreprocessImage(source);
 
             var answers = new List<Answer>();
             foreach (var q in questions)
@@ -88,7 +90,7 @@ public static class ExplainCommand
                 o.WriteLine($"Q{i + 1}: {questions[i]}");
                 o.WriteLine($"A{i + 1}: {answers[i].Text}");
                 o.WriteLine($"    visual tokens per layer {string.Join(" ", t.VisualTokensPerLayer)} | mean {t.MeanVisualTokens.ToString("F1", CultureInfo.InvariantCulture)} | " +
-                            $"FLOPs -{t.FlopsReduction.ToString("F1", CultureInfo.InvariantCulture)}%" + (TraceKeys.Summary(t) is { Length: > 0 } s ? " | " + s : ""));
+                            $"FLOPs -{t.FlopsReduction.ToString("F1", CultureInfo.InvariantCulture)}%" + (TraceSummary.Line(t) is { Length: > 0 } s ? " | " + s : ""));
             }
             if (!hasCurve) o.WriteLine($"no {RetentionFile}: policy '{t0.Policy}' recorded no retention curve");
             o.WriteLine("wrote:");

@@ -12,7 +12,7 @@ namespace AutoPrune.Chat;
 /// whole conversation afresh with the client's policy; the response's AdditionalProperties carry the accounting (mean
 /// visual tokens, FLOPs reduction, timings). ChatOptions map to sampling (Temperature, TopP, TopK, Seed,
 /// MaxOutputTokens, StopSequences; AdditionalProperties "repetition_penalty"). Calls are serialized: one model, one
-/// prefill at a time.
+/// prefill at a time. Images are encoded once per client and content (a follow-up question skips the vision tower).
 /// </summary>
 public sealed class LlavaChatClient : IChatClient
 {
@@ -21,6 +21,7 @@ public sealed class LlavaChatClient : IChatClient
     private readonly Func<IPruningPolicy> _policy;
     private readonly SemaphoreSlim _gate = new(1, 1);
     private readonly ChatClientMetadata _metadata;
+    private readonly ImageFeatureCache _images;
 
     /// <param name="policy">Creates the pruning policy for each request (null: unpruned).</param>
     /// <param name="ownsModel">Dispose the model with the client.</param>
@@ -29,6 +30,7 @@ public sealed class LlavaChatClient : IChatClient
         _model = model;
         _ownsModel = ownsModel;
         _policy = policy ?? (() => new NoPruning());
+        _images = new ImageFeatureCache(model);
         _metadata = new ChatClientMetadata("autoprune", null, Path.GetFileName(model.Directory.TrimEnd('/')));
     }
 
@@ -39,7 +41,7 @@ public sealed class LlavaChatClient : IChatClient
         await _gate.WaitAsync(cancellationToken).ConfigureAwait(false);
         try
         {
-            var answer = await Task.Run(() => Generator.Chat(_model, turns, Options(options, cancellationToken, null)), cancellationToken)
+            var answer = await Task.Run(() => Generator.Chat(_model, turns, Options(options, cancellationToken, null), _images), cancellationToken)
                 .ConfigureAwait(false);
             return ToResponse(answer, turns);
         }
@@ -56,7 +58,7 @@ public sealed class LlavaChatClient : IChatClient
             var pieces = Channel.CreateUnbounded<string>(new UnboundedChannelOptions { SingleReader = true, SingleWriter = true });
             var run = Task.Run(() =>
             {
-                try { return Generator.Chat(_model, turns, Options(options, cancellationToken, t => pieces.Writer.TryWrite(t))); }
+                try { return Generator.Chat(_model, turns, Options(options, cancellationToken, t => pieces.Writer.TryWrite(t)), _images); }
                 finally { pieces.Writer.TryComplete(); }
             }, cancellationToken);
 

@@ -35,6 +35,8 @@ public sealed record GenerationOptions
 public enum FinishReason { Stop, Length }
 
 /// <summary>One answer with its accounting.</summary>
+/// <param name="PromptTokens">Prompt length in tokens, image placeholders included.</param>
+/// <param name="VisualTokens">Visual tokens the prompt's images produced (before pruning).</param>
 public sealed record Answer(string Text, int[] OutputIds, int PromptTokens, int VisualTokens, PrefillTrace Trace,
     FinishReason FinishReason = FinishReason.Stop)
 {
@@ -42,7 +44,7 @@ public sealed record Answer(string Text, int[] OutputIds, int PromptTokens, int 
     public double DecodeMs => Trace.DecodeMs;
 }
 
-/// <summary>Prefill once, then decode token by token from the per-layer KV caches.</summary>
+/// <summary>Prefill once, then decode token by token from the per-layer KV caches (<see cref="InferenceRun.Generate"/>).</summary>
 public static class Generator
 {
     public static Answer Ask(LlavaModel model, string imagePath, string question, GenerationOptions? options = null)
@@ -52,49 +54,69 @@ public static class Generator
         return Generate(model, pixels, prompt, options);
     }
 
-    /// <summary>Answers the last user turn of a conversation, the whole conversation prefilled afresh with the policy.</summary>
-    public static Answer Chat(LlavaModel model, IReadOnlyList<Turn> turns, GenerationOptions? options = null)
-    {
-        var prompt = model.TokenizeConversation(turns);
-        ImageInput? image = null;
-        int count = 0;
-        foreach (var t in turns)
-            foreach (var im in t.Images) { image ??= im; count++; }
-        if (count != 1) throw new InvalidPromptException($"the conversation must show exactly one image; it has {count}");
-        var pixels = model.ImageProcessor.Process(image!.Decode());
-        return Generate(model, pixels, prompt, options);
-    }
+    /// <summary>A prompt with one image placeholder and that image's pixels.</summary>
+    public static Answer Generate(LlavaModel model, float[] pixels, TokenizedPrompt prompt, GenerationOptions? options = null) =>
+        Generate(model, [pixels], prompt, options);
 
-    public static Answer Generate(LlavaModel model, float[] pixels, PromptTokens prompt, GenerationOptions? options = null)
+    /// <summary>A prompt with one placeholder per entry of <paramref name="pixels"/>.</summary>
+    public static Answer Generate(LlavaModel model, IReadOnlyList<float[]> pixels, TokenizedPrompt prompt, GenerationOptions? options = null)
     {
         options ??= new GenerationOptions();
+        int maxNew = MaxNewTokens(model, options);
+        return Decode(model, model.Prefill(pixels, prompt, options.Policy, maxNew), maxNew, options);
+    }
+
+    /// <summary>A prompt with images already encoded by <see cref="LlavaModel.EncodeImage"/> (e.g. cached).</summary>
+    public static Answer Generate(LlavaModel model, TokenizedPrompt prompt, IReadOnlyList<ImageFeatures> images, GenerationOptions? options = null)
+    {
+        options ??= new GenerationOptions();
+        int maxNew = MaxNewTokens(model, options);
+        return Decode(model, model.StartRun(prompt, images, options.Policy, maxNew), maxNew, options);
+    }
+
+    /// <summary>
+    /// Answers the last user turn of a conversation: the whole conversation, with every image of every turn, is
+    /// prefilled afresh with the policy (so pruning sees the new question). Images come from <paramref name="cache"/>
+    /// when it holds them (no vision-tower work); the trace's vision time is what encoding took.
+    /// </summary>
+    public static Answer Chat(LlavaModel model, IReadOnlyList<Turn> turns, GenerationOptions? options = null, ImageFeatureCache? cache = null)
+    {
+        options ??= new GenerationOptions();
+        var prompt = model.TokenizeConversation(turns);           // the template and text are checked before the image work
+        int maxNew = MaxNewTokens(model, options);
+        var sw = Stopwatch.StartNew();
+        var images = new List<ImageFeatures>(prompt.Images);
+        foreach (var t in turns)
+            foreach (var im in t.Images)
+                images.Add(cache != null ? cache.GetOrEncode(model, im) : model.EncodeImage(model.PreprocessImage(im.Decode())));
+        double visionMs = sw.Elapsed.TotalMilliseconds;
+        var run = model.StartRun(prompt, images, options.Policy, maxNew);
+        run.Trace.VisionMs = visionMs;
+        return Decode(model, run, maxNew, options);
+    }
+
+    private static int MaxNewTokens(LlavaModel model, GenerationOptions options)
+    {
         int maxNew = options.MaxNewTokens ?? model.DefaultMaxNewTokens;
         Sampling.Validate(options with { MaxNewTokens = maxNew }, model.Tokenizer.VocabSize);
+        return maxNew;
+    }
 
-        var pre = model.Prefill(pixels, prompt, options.Policy, maxNew);
-        var sampling = new Sampling(options, model.Tokenizer.VocabSize, prompt.Ids);
+    private static Answer Decode(LlavaModel model, InferenceRun run, int maxNew, GenerationOptions options)
+    {
+        var sampling = new Sampling(options, model.Tokenizer.VocabSize, run.Prompt.Ids);
         var text = new TextStream(model.Tokenizer, options.Stop);
-        var output = new List<int>(maxNew);
         int eos = model.Tokenizer.EosId;
-        var finish = FinishReason.Length;
-        var sw = Stopwatch.StartNew();
-        var scratch = new LlamaDecoderLayer.Scratch(1, model.Config.Text);
-        var logits = pre.Logits;
-        for (int step = 0; step < maxNew; step++)
+        var ids = run.Generate(maxNew, logits => sampling.Next(logits), eos, id =>
         {
-            options.Cancellation.ThrowIfCancellationRequested();
-            int next = sampling.Next(logits);
-            output.Add(next);
-            options.OnToken?.Invoke(next);
-            var piece = text.Push(next);
+            options.OnToken?.Invoke(id);
+            var piece = text.Push(id);
             if (piece.Length > 0) options.OnText?.Invoke(piece);
-            if (next == eos || text.Stopped) { finish = FinishReason.Stop; break; }
-            if (step == maxNew - 1) break;
-            logits = model.Decoder.DecodeStep(next, pre.Cache, pre.Positions, scratch);
-        }
+            return text.Stopped;
+        }, options.Cancellation);
         var rest = text.Flush();
         if (rest.Length > 0) options.OnText?.Invoke(rest);
-        pre.Trace.DecodeMs = sw.Elapsed.TotalMilliseconds;
-        return new Answer(text.Text, output.ToArray(), prompt.Ids.Length, model.ImageTokens, pre.Trace, finish);
+        var finish = ids[^1] == eos || text.Stopped ? FinishReason.Stop : FinishReason.Length;
+        return new Answer(text.Text, ids, run.Prompt.Ids.Length, run.Trace.VisualTokensIn, run.Trace, finish);
     }
 }

@@ -119,8 +119,8 @@ public sealed class MalformedRequestTests(ServerFixture fx)
             new string('[', 5000) + new string(']', 5000), "{\"a\":" + new string('{', 100) + new string('}', 100) + "}" })
             yield return C($"body {b[..Math.Min(b.Length, 30)]}", b);
         yield return ("invalid UTF-8", [0x7B, 0x22, 0x6D, 0xFF, 0xFE, 0x22, 0x3A, 0x31, 0x7D]);
-        // A question with no image at all (the engine needs one).
-        yield return C("no image", """{"messages":[{"role":"user","content":"What color is the triangle?"}]}""");
+        // A conversation whose last message is not the user's question.
+        yield return C("ends with assistant", """{"messages":[{"role":"user","content":"hi"},{"role":"assistant","content":"hello"}]}""");
     }
 
     [Fact]

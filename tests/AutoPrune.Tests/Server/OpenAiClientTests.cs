@@ -83,6 +83,29 @@ public sealed class OpenAiClientTests(ServerFixture fx)
     }
 
     [Fact]
+    public async Task TwoImagePrompt()
+    {
+        const string q = "Which picture has more objects?";
+        var policy = PolicyFactory.Create("autoprune", new PolicyOptions { Budget = 57 });
+        var expected = Reference([new Turn(Speaker.User, q, [new ImageInput(ServerFixture.Scene1, "a"), new ImageInput(ServerFixture.Scene2, "b")])], policy);
+        var options = new ChatCompletionOptions();
+        options.Patch.Set("$.autoprune"u8, BinaryData.FromString("""{"policy": "autoprune", "budget": 57}"""));
+        ClientResult<ChatCompletion> r = await Client().CompleteChatAsync([Ask(q, ServerFixture.Scene1, ServerFixture.Scene2)], options);
+        Assert.Equal(expected.Text, r.Value.Content[0].Text);
+        Assert.Equal(expected.PromptTokens - 2 + 512, r.Value.Usage.InputTokenCount);
+        using var doc = JsonDocument.Parse(r.GetRawResponse().Content);
+        var ap = doc.RootElement.GetProperty("autoprune");
+        Assert.Equal(512, ap.GetProperty("visual_tokens").GetInt32());
+        Assert.Equal(expected.Trace.MeanVisualTokens, ap.GetProperty("mean_visual_tokens").GetDouble(), 3);
+        var perImage = ap.GetProperty("image_visual_tokens_per_layer").EnumerateArray().ToList();
+        Assert.Equal(2, perImage.Count);
+        Assert.Equal(256, perImage[0][0].GetInt32());
+        // The images' counts add up to the prompt's at every layer.
+        var total = ap.GetProperty("visual_tokens_per_layer").EnumerateArray().Select(e => e.GetInt32()).ToArray();
+        for (int l = 0; l < total.Length; l++) Assert.Equal(total[l], perImage[0][l].GetInt32() + perImage[1][l].GetInt32());
+    }
+
+    [Fact]
     public async Task PruningExtensionIsHonored()
     {
         var expected = Generator.Ask(fx.Model, Path.Combine(TestPaths.Samples, "scene1.png"), Q,
