@@ -1,4 +1,7 @@
+using System.Diagnostics;
+using AutoPrune.Accounting;
 using AutoPrune.Loading;
+using AutoPrune.Pruning;
 using AutoPrune.Tensors;
 
 namespace AutoPrune.Models.LlavaNext;
@@ -9,7 +12,13 @@ namespace AutoPrune.Models.LlavaNext;
 /// <param name="Projected">Projector output of every tile [tiles · side², Dt], tile-major.</param>
 /// <param name="Layout">Which tile and patch every packed token comes from.</param>
 /// <param name="Packed">The packed visual sequence [Layout.Count, Dt] that replaces the image tokens.</param>
-public sealed record AnyresFeatures(AnyresImage Image, VisionOutput[] PerTile, float[] Projected, AnyresLayout Layout, float[] Packed);
+/// <param name="ClsAttention">[Layout.Count] per packed token, the [CLS] attention of its own tile at its patch; 0 for image_newline.</param>
+/// <param name="VisionKeys">[Layout.Count, Dv] per packed token, its tile's feature-layer key at its patch; zeros for image_newline.</param>
+public sealed record AnyresFeatures(AnyresImage Image, VisionOutput[] PerTile, float[] Projected, AnyresLayout Layout, float[] Packed,
+    float[] ClsAttention, float[] VisionKeys)
+{
+    public int Tokens => Layout.Count;
+}
 
 /// <summary>
 /// LLaVA-NeXT / llava-v1.6 (llava-hf LlavaNextForConditionalGeneration): anyres tiles → CLIP vision tower per tile →
@@ -125,7 +134,49 @@ public sealed class LlavaNextModel : IDisposable
         var projected = Projector.Forward(selected, img.Tiles * tokens);
         var layout = AnyresLayout.Plan(img.OriginalHeight, img.OriginalWidth, img.GridRows, img.GridCols, Config.Llava.Vision.PatchesPerSide, Packing);
         var packed = layout.Pack(projected, ImageNewline, Config.Llava.Text.HiddenSize);
-        return new AnyresFeatures(img, per, projected, layout, packed);
+
+        // Pre-decoder policies rank a token by what the vision tower saw in its own tile. image_newline tokens come
+        // from no tile: no [CLS] attention and a zero key, so [CLS]-ranked policies drop them before any image token.
+        var cls = new float[layout.Count];
+        var keys = new float[layout.Count * dv];
+        for (int k = 0; k < layout.Count; k++)
+        {
+            var t = layout.Tokens[k];
+            if (t.IsNewline) continue;
+            cls[k] = per[t.Tile].ClsAttention[t.Patch];
+            per[t.Tile].Keys.AsSpan(t.Patch * dv, dv).CopyTo(keys.AsSpan(k * dv, dv));
+        }
+        return new AnyresFeatures(img, per, projected, layout, packed, cls, keys);
+    }
+
+    /// <summary>
+    /// Refuses a prompt that would not fit the language model: the packed image plus the text plus the tokens to
+    /// generate must fit max_position_embeddings, and a Mistral sliding window (which the engine does not apply).
+    /// </summary>
+    public void CheckContext(PromptTokens prompt, int imageTokens, int maxNewTokens)
+    {
+        var t = Config.Llava.Text;
+        long total = (long)prompt.TextTokens + imageTokens + maxNewTokens;
+        if (total > t.MaxPositionEmbeddings)
+            throw new InvalidPromptException(
+                $"the image becomes {imageTokens} visual tokens; with {prompt.TextTokens} text tokens and {maxNewTokens} to generate that is {total} positions, more than the language model's context of {t.MaxPositionEmbeddings}");
+        if (t.SlidingWindow > 0 && total > t.SlidingWindow)
+            throw new InvalidPromptException(
+                $"the sequence of {total} positions is longer than the language model's sliding attention window of {t.SlidingWindow}, which this engine does not apply");
+    }
+
+    /// <summary>Decoder prefill of the prompt with the packed image at its placeholder, pruned by <paramref name="policy"/>.</summary>
+    public PrefillResult Prefill(AnyresFeatures image, PromptTokens prompt, IPruningPolicy? policy = null, int reserveForDecode = 8,
+        Action<int, float[], int>? layerOutputs = null)
+    {
+        CheckContext(prompt, image.Tokens, reserveForDecode);
+        policy ??= new NoPruning();
+        var trace = new PrefillTrace { Policy = policy.Name };
+        var sw = Stopwatch.StartNew();
+        var vis = new VisionOutput([], image.Tokens, image.ClsAttention, image.VisionKeys);
+        var result = Decoder.PrefillMultimodal(prompt, vis, image.Packed, Config.Llava.Vision.HiddenSize, policy, trace, reserveForDecode, layerOutputs);
+        trace.PrefillMs = sw.Elapsed.TotalMilliseconds;
+        return result;
     }
 
     public void Dispose() => Weights.Dispose();
