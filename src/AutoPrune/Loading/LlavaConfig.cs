@@ -78,12 +78,8 @@ public sealed record LlavaConfig
 
     public static LlavaConfig Load(string path)
     {
-        if (!File.Exists(path)) throw new ModelLoadException($"config.json not found: {path}");
-        JsonDocument doc;
-        try { doc = JsonDocument.Parse(File.ReadAllBytes(path)); }
-        catch (JsonException e) { throw new ModelLoadException($"{path}: invalid JSON: {e.Message}", e); }
-        catch (IOException e) { throw new ModelLoadException($"{path}: cannot read: {e.Message}", e); }
-        using (doc) return Parse(doc.RootElement, path);
+        using var doc = JsonFile.Read(path, "config.json");
+        return Parse(doc.RootElement, path);
     }
 
     public static LlavaConfig Parse(JsonElement root, string where = "config.json") => Parse(root, where, "llava");
