@@ -36,15 +36,8 @@ internal static class EvalJson
     public static JsonElement ParseObjectLine(string text, string path, int line)
     {
         JsonElement root;
-        try
-        {
-            using var doc = JsonDocument.Parse(text);
+        using (var doc = Loading.JsonInput.Parse(text, p => new BenchmarkFormatException(path, line, "malformed JSON: " + p)))
             root = doc.RootElement.Clone();
-        }
-        catch (JsonException e)
-        {
-            throw new BenchmarkFormatException(path, line, "malformed JSON: " + e.Message, e);
-        }
         if (root.ValueKind != JsonValueKind.Object)
             throw new BenchmarkFormatException(path, line, $"expected a JSON object, got {root.ValueKind}");
         return root;

@@ -49,16 +49,22 @@ public static class EvalRunner
         predictionsPath = Path.GetFullPath(predictionsPath);
         var metaPath = EvalRunSettings.MetaPath(predictionsPath);
         var done = new HashSet<string>(StringComparer.Ordinal);
-        if (File.Exists(predictionsPath))
+        // An empty file is what a run stopped between creating it and writing its meta leaves: start afresh.
+        bool exists = File.Exists(predictionsPath) && new FileInfo(predictionsPath).Length > 0;
+        if (exists && !File.Exists(metaPath))
+            throw new EvalSettingsException($"{predictionsPath} exists without its {Path.GetFileName(metaPath)}; cannot tell how it was made, refusing to append");
+        if (!exists) Directory.CreateDirectory(Path.GetDirectoryName(predictionsPath)!);
+        // One writer per file: the stream holds an exclusive lock (an flock on Unix) until the run ends, and all
+        // reading, repairing and appending goes through it. A second eval on the same output stops here.
+        using var stream = OpenLocked(predictionsPath);
+        if (exists)
         {
-            if (!File.Exists(metaPath))
-                throw new EvalSettingsException($"{predictionsPath} exists without its {Path.GetFileName(metaPath)}; cannot tell how it was made, refusing to append");
             var diffs = EvalRunSettings.Load(metaPath).Differences(settings, includeShard: true);
             if (diffs.Count > 0)
                 throw new EvalSettingsException($"{predictionsPath} was made with other settings ({string.Join("; ", diffs)}); use another output file");
             // Ids outside this shard mean the file belongs to another run even if the meta agrees.
             var shardIds = Select(set.Questions, null, shard).Select(q => q.QuestionId).ToHashSet(StringComparer.Ordinal);
-            foreach (var r in PredictionsFile.ReadForResume(predictionsPath, out _))
+            foreach (var r in PredictionsFile.ReadForResume(stream, predictionsPath, out _))
             {
                 if (!shardIds.Contains(r.QuestionId))
                     throw new EvalSettingsException($"{predictionsPath} holds question_id {r.QuestionId}, which is not part of this run's questions");
@@ -67,8 +73,7 @@ public static class EvalRunner
         }
         else
         {
-            Directory.CreateDirectory(Path.GetDirectoryName(predictionsPath)!);
-            // Meta first: a predictions file without meta is never ours.
+            // Meta before any record: a predictions file without meta is never ours.
             (settings with { Questions = set.QuestionsPath }).Save(metaPath);
         }
 
@@ -77,7 +82,6 @@ public static class EvalRunner
         var clock = Stopwatch.StartNew();
         options.Progress?.Report(new EvalProgress(resumed, total, resumed, 0, todo.Count == 0 ? TimeSpan.Zero : null, null));
 
-        using (var stream = new FileStream(predictionsPath, FileMode.Append, FileAccess.Write, FileShare.Read))
         {
             foreach (var q in todo)
             {
@@ -99,7 +103,21 @@ public static class EvalRunner
                     TimeSpan.FromSeconds(remaining / rate), q.QuestionId));
             }
         }
+        stream.Dispose(); // release the lock before reading the file back
         return EvalResult.FromPredictions(predictionsPath);
+    }
+
+    private static FileStream OpenLocked(string path)
+    {
+        try { return new FileStream(path, FileMode.OpenOrCreate, FileAccess.ReadWrite, FileShare.None); }
+        catch (IOException e) when (PredictionsFile.IsLockConflict(e))
+        {
+            throw new EvalSettingsException($"{path} is being written by another eval run; wait for it to finish or use another output file");
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            throw new EvalSettingsException($"{path}: cannot open for writing: {e.Message}");
+        }
     }
 
     private static void Validate(EvalAnswer a, EvalQuestion q)

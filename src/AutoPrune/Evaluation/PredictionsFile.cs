@@ -66,23 +66,44 @@ public static class PredictionsFile
     }
 
     /// <summary>Reads a complete predictions file; a truncated or malformed line is an error naming its line.</summary>
-    public static List<PredictionRecord> Read(string path) => ReadCore(path, repairTruncatedTail: false, out _);
-
-    /// <summary>
-    /// Reads a predictions file for resuming. A last line without its newline that does not parse is
-    /// what a crash mid-write leaves: it is cut off the file (that question is simply answered again).
-    /// A complete last line missing only its newline is kept and the newline added. Returns the records
-    /// and whether the file was repaired.
-    /// </summary>
-    public static List<PredictionRecord> ReadForResume(string path, out bool repaired) =>
-        ReadCore(path, repairTruncatedTail: true, out repaired);
-
-    private static List<PredictionRecord> ReadCore(string path, bool repairTruncatedTail, out bool repaired)
+    public static List<PredictionRecord> Read(string path)
     {
-        repaired = false;
         if (!File.Exists(path))
             throw new BenchmarkFormatException(path, null, "predictions file not found");
-        var bytes = File.ReadAllBytes(path);
+        byte[] bytes;
+        try { bytes = File.ReadAllBytes(path); }
+        catch (IOException e) when (IsLockConflict(e))
+        {
+            throw new BenchmarkFormatException(path, null, "the file is being written by a running eval; read it when that run ends");
+        }
+        return ReadCore(bytes, path, null, out _);
+    }
+
+    /// <summary>
+    /// Reads a predictions file for resuming, through the stream the runner holds locked. A last line without
+    /// its newline that does not parse is what a crash mid-write leaves, including a tail of NUL bytes that a
+    /// file system may leave after a power loss: it is cut off the file (that question is simply answered
+    /// again). A complete last line missing only its newline is kept and the newline added. Returns the
+    /// records and whether the file was repaired; the stream is left at its end.
+    /// </summary>
+    public static List<PredictionRecord> ReadForResume(FileStream stream, string path, out bool repaired)
+    {
+        stream.Position = 0;
+        var bytes = new byte[stream.Length];
+        stream.ReadExactly(bytes);
+        var records = ReadCore(bytes, path, stream, out repaired);
+        stream.Seek(0, SeekOrigin.End);
+        return records;
+    }
+
+    /// <summary>.NET reports another process's lock (FileShare.None, an flock on Unix) as an IOException with this HResult on Windows, EWOULDBLOCK on Unix.</summary>
+    internal static bool IsLockConflict(IOException e) => e.HResult is 32 or 33 or unchecked((int)0x80070020) or unchecked((int)0x80070021) or 11;
+
+    /// <summary><paramref name="repair"/> null: strict reading; otherwise a damaged tail is repaired through it.</summary>
+    private static List<PredictionRecord> ReadCore(byte[] bytes, string path, FileStream? repair, out bool repaired)
+    {
+        repaired = false;
+        bool repairTruncatedTail = repair is not null;
         var records = new List<PredictionRecord>();
         var seen = new Dictionary<string, int>(StringComparer.Ordinal);
         int start = 0, line = 0;
@@ -102,8 +123,7 @@ public static class PredictionsFile
                 }
                 catch (BenchmarkFormatException) when (!complete && repairTruncatedTail)
                 {
-                    using (var fs = new FileStream(path, FileMode.Open, FileAccess.Write))
-                        fs.SetLength(start);
+                    repair!.SetLength(start);
                     repaired = true;
                     break;
                 }
@@ -117,7 +137,8 @@ public static class PredictionsFile
                 records.Add(r);
                 if (!complete && repairTruncatedTail)
                 {
-                    File.AppendAllText(path, "\n");
+                    repair!.Seek(0, SeekOrigin.End);
+                    repair.WriteByte((byte)'\n');
                     repaired = true;
                 }
             }

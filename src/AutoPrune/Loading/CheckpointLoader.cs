@@ -46,11 +46,7 @@ public static class CheckpointLoader
     /// <summary>Reads the index's weight_map: tensor name -> shard file name (relative to the folder).</summary>
     internal static Dictionary<string, string> ReadWeightMap(string indexPath)
     {
-        JsonDocument doc;
-        try { doc = JsonDocument.Parse(File.ReadAllBytes(indexPath)); }
-        catch (JsonException e) { throw new ModelLoadException($"{indexPath}: invalid JSON: {e.Message}", e); }
-        catch (IOException e) { throw new ModelLoadException($"{indexPath}: cannot read: {e.Message}", e); }
-        using (doc)
+        using (var doc = JsonInput.ReadFile(indexPath, p => new ModelLoadException($"{indexPath}: {p}")))
         {
             var root = doc.RootElement;
             if (root.ValueKind != JsonValueKind.Object) throw new ModelLoadException($"{indexPath}: expected a JSON object");

@@ -44,10 +44,8 @@ public sealed record ClipImageProcessor
     public static ClipImageProcessor FromFile(string path, bool padToSquare = false)
     {
         if (!File.Exists(path)) throw new ModelLoadException($"preprocessor config not found: {path}");
-        JsonDocument doc;
-        try { doc = JsonDocument.Parse(File.ReadAllBytes(path)); }
-        catch (JsonException e) { throw new ModelLoadException($"{path}: invalid JSON: {e.Message}", e); }
-        using (doc) return Parse(doc.RootElement, path) with { PadToSquare = padToSquare };
+        using var doc = JsonInput.ReadFile(path, p => new ModelLoadException($"{path}: {p}"));
+        return Parse(doc.RootElement, path) with { PadToSquare = padToSquare };
     }
 
     public static ClipImageProcessor Parse(JsonElement root, string where = "preprocessor_config.json")
@@ -100,17 +98,57 @@ public sealed record ClipImageProcessor
         return proc;
     }
 
+    /// <summary>Largest resize or crop side a preprocessor config may ask for (CLIP models use 224-448).</summary>
+    public const int MaxSide = 8192;
+
+    /// <summary>Largest magnitude a normalized pixel may reach; CLIP's own settings stay within about 2.2.</summary>
+    public const double MaxPixelValue = 1e4;
+
     public void Validate(string where = "preprocessor_config.json")
     {
         void Require(bool ok, string what) { if (!ok) throw new ModelLoadException($"{where}: {what}"); }
+        void Side(string field, int value) => Require(value >= 1 && value <= MaxSide, $"{field} {value} is outside 1..{MaxSide}");
         if (DoResize)
         {
-            Require(ResizeHeight > 0 ? ResizeWidth > 0 : ShortestEdge > 0, "resize size must be positive");
+            if (ResizeHeight > 0) { Side("size.height", ResizeHeight); Side("size.width", ResizeWidth); }
+            else Side("size.shortest_edge", ShortestEdge);
             Require(Resample is ResampleFilter.Bicubic or ResampleFilter.Bilinear, $"resample {(int)Resample} is not supported");
         }
-        if (DoCenterCrop) Require(CropHeight > 0 && CropWidth > 0, $"crop_size {CropHeight}x{CropWidth} must be positive");
+        if (DoCenterCrop) { Side("crop_size.height", CropHeight); Side("crop_size.width", CropWidth); }
         Require(ImageMean.Length == 3 && ImageStd.Length == 3, "image_mean and image_std need 3 values");
         Require(ImageStd.All(s => s != 0 && float.IsFinite(s)), "image_std values must be finite and non-zero");
+        Require(ImageMean.All(float.IsFinite), "image_mean values must be finite");
+        if (DoRescale)
+            Require(double.IsFinite(RescaleFactor) && RescaleFactor > 0, $"rescale_factor {RescaleFactor} must be finite and positive");
+        // A tiny std or a huge rescale factor turns every pixel into Inf/NaN further on: refuse it here.
+        for (int c = 0; c < 3; c++)
+            foreach (var raw in (ReadOnlySpan<int>)[0, 255])
+            {
+                double v = DoRescale ? (float)(raw * RescaleFactor) : raw;
+                if (DoNormalize) v = (float)((float)v - ImageMean[c]) / ImageStd[c];
+                Require(double.IsFinite(v) && Math.Abs(v) <= MaxPixelValue,
+                    $"rescale_factor {RescaleFactor}, image_mean {ImageMean[c]} and image_std {ImageStd[c]} map pixel value {raw} " +
+                    $"of channel {c} to {v}, outside ±{MaxPixelValue}");
+            }
+    }
+
+    /// <summary>
+    /// The output must be the vision tower's square input: checked at load, so a disagreeing crop fails there
+    /// rather than at the first image.
+    /// </summary>
+    public void CheckAgainst(ClipVisionConfig vision, string where = "preprocessor_config.json")
+    {
+        int s = vision.ImageSize;
+        bool ok = DoCenterCrop ? CropHeight == s && CropWidth == s
+            : DoResize && (ResizeHeight > 0 ? ResizeHeight == s && ResizeWidth == s : PadToSquare && ShortestEdge == s);
+        if (!ok)
+        {
+            string makes = DoCenterCrop ? $"crop_size {CropHeight}x{CropWidth}"
+                : DoResize && ResizeHeight > 0 ? $"size {ResizeHeight}x{ResizeWidth} without a center crop"
+                : "images of varying size (no center crop)";
+            throw new ConfigMismatchException(
+                $"{where}: the preprocessor makes {makes}, but the vision tower's image_size is {s}x{s} (config.json vision_config.image_size)");
+        }
     }
 
     /// <summary>The output tensor's (height, width) for an input of the given size.</summary>
@@ -128,10 +166,16 @@ public sealed record ClipImageProcessor
     {
         ArgumentNullException.ThrowIfNull(image);
         var img = image;
-        if (PadToSquare) img = ExpandToSquare(img, PadColor);
+        if (PadToSquare)
+        {
+            int side = Math.Max(img.Width, img.Height);
+            CheckPixels(side, side, $"padded to a square the {img.Width}x{img.Height} image");
+            img = ExpandToSquare(img, PadColor);
+        }
         if (DoResize)
         {
             var (w, h) = ResizeTarget(img.Width, img.Height);
+            CheckPixels(w, h, $"resized to the shortest edge {ShortestEdge} the {img.Width}x{img.Height} image");
             img = BicubicResize.Resize(img, w, h, Resample);
         }
         if (DoCenterCrop) img = CenterCrop(img, CropHeight, CropWidth);
@@ -145,8 +189,19 @@ public sealed record ClipImageProcessor
     {
         if (ResizeHeight > 0) return (ResizeWidth, ResizeHeight);
         int s = ShortestEdge;
-        if (width <= height) return (s, (int)(s * (double)height / width));
-        return ((int)(s * (double)width / height), s);
+        // Saturate: a very thin image asks for a long side beyond int; CheckPixels then refuses it.
+        static int Long(int s, int a, int b) => (int)Math.Min(int.MaxValue, s * (double)a / b);
+        if (width <= height) return (s, Long(s, height, width));
+        return (Long(s, width, height), s);
+    }
+
+    /// <summary>Intermediate images obey the same pixel limit as decoded ones (a 1x32768 image padded to a square is 1G pixels).</summary>
+    private static void CheckPixels(int width, int height, string what)
+    {
+        long pixels = (long)width * height;
+        if (pixels > ImageLoader.MaxPixels)
+            throw new ImageLoadException(
+                $"{what} would be {width}x{height} = {pixels:N0} pixels, over the limit of {ImageLoader.MaxPixels:N0} pixels");
     }
 
     /// <summary>LLaVA's expand2square: the image pasted at ((side-w)//2, (side-h)//2) on a square of the given color.</summary>

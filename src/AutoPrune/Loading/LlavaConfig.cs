@@ -78,7 +78,8 @@ public sealed record LlavaConfig
 
     public static LlavaConfig Load(string path)
     {
-        using var doc = JsonFile.Read(path, "config.json");
+        if (!File.Exists(path)) throw new ModelLoadException($"config.json not found: {path}");
+        using var doc = JsonInput.ReadFile(path, p => new ModelLoadException($"{path}: {p}"));
         return Parse(doc.RootElement, path);
     }
 
@@ -95,6 +96,10 @@ public sealed record LlavaConfig
 
         var t = Section(root, "text_config", where);
         var v = Section(root, "vision_config", where);
+        // RoPE scaling changes every position's rotation; running without it would be silently wrong.
+        foreach (var (o, section) in new[] { (root, ""), (t, "text_config.") })
+            if (Has(o, "rope_scaling", out var rs))
+                throw new ConfigMismatchException($"{where}: '{section}rope_scaling' {rs.GetRawText()} is not supported (only plain RoPE)");
 
         var textType = f.Str(t, "text_config.", "model_type", "llama");
         var text = textType switch
@@ -158,12 +163,41 @@ public sealed record LlavaConfig
         return cfg;
     }
 
+    /// <summary>
+    /// Upper bounds of the sizes a config may declare. They are far above any released LLaVA (7B/13B/34B) and
+    /// stop a corrupt or hostile config from sizing buffers (layers, positions, patches) it cannot fill.
+    /// </summary>
+    public const int MaxHiddenSize = 65536, MaxIntermediateSize = 1 << 20, MaxLayers = 1024, MaxHeads = 1024,
+        MaxVocabSize = 1 << 22, MaxPositions = 1 << 22, MaxImageSize = 4096, MaxPatches = 1 << 16;
+
     /// <summary>Checks internal consistency; weights are checked against it when the model is built.</summary>
     public void Validate(string where = "config.json")
     {
         void Require(bool ok, string what) { if (!ok) throw new ConfigMismatchException($"{where}: {what}"); }
+        void Range(string field, long value, long max) =>
+            Require(value >= 1 && value <= max, $"{field} {value} is outside 1..{max}");
+        void Eps(string field, float value) =>
+            Require(value > 0 && value < 1, $"{field} {value} must be in (0, 1)");
         var t = Text; var v = Vision;
-        Require(t.HiddenSize > 0 && t.IntermediateSize > 0 && t.NumHiddenLayers > 0 && t.VocabSize > 0, "text_config sizes must be positive");
+        Range("text_config.hidden_size", t.HiddenSize, MaxHiddenSize);
+        Range("text_config.intermediate_size", t.IntermediateSize, MaxIntermediateSize);
+        Range("text_config.num_hidden_layers", t.NumHiddenLayers, MaxLayers);
+        Range("text_config.num_attention_heads", t.NumAttentionHeads, MaxHeads);
+        Range("text_config.vocab_size", t.VocabSize, MaxVocabSize);
+        Range("text_config.max_position_embeddings", t.MaxPositionEmbeddings, MaxPositions);
+        Range("text_config.head_dim", t.HeadDim, MaxHiddenSize);
+        Eps("text_config.rms_norm_eps", t.RmsNormEps);
+        Range("vision_config.hidden_size", v.HiddenSize, MaxHiddenSize);
+        Range("vision_config.intermediate_size", v.IntermediateSize, MaxIntermediateSize);
+        Range("vision_config.num_hidden_layers", v.NumHiddenLayers, MaxLayers);
+        Range("vision_config.num_attention_heads", v.NumAttentionHeads, MaxHeads);
+        Range("vision_config.image_size", v.ImageSize, MaxImageSize);
+        Range("vision_config.patch_size", v.PatchSize, v.ImageSize);
+        Eps("vision_config.layer_norm_eps", v.LayerNormEps);
+        Require(v.NumChannels == 3, $"vision_config.num_channels {v.NumChannels} is not supported (images are RGB: 3)");
+        Require((long)v.NumPatches <= MaxPatches, $"vision image_size {v.ImageSize} / patch_size {v.PatchSize} makes {v.NumPatches} patches, over {MaxPatches}");
+        Require(t.BosTokenId >= 0 && t.BosTokenId < t.VocabSize && t.EosTokenId >= 0 && t.EosTokenId < t.VocabSize,
+            $"bos_token_id {t.BosTokenId} and eos_token_id {t.EosTokenId} must be ids below vocab_size {t.VocabSize}");
         Require(t.NumAttentionHeads > 0 && t.NumKeyValueHeads > 0 && t.NumAttentionHeads % t.NumKeyValueHeads == 0,
             $"num_attention_heads {t.NumAttentionHeads} must be a positive multiple of num_key_value_heads {t.NumKeyValueHeads}");
         Require(t.HeadDim > 0 && t.HeadDim % 2 == 0, $"head_dim {t.HeadDim} must be positive and even (RoPE)");
@@ -186,6 +220,37 @@ public sealed record LlavaConfig
         // Not "< vocab_size": the image token is replaced by features before any embedding lookup, and
         // transformers' own defaults (image_token_index 32000, vocab_size 32000) rely on that.
         Require(ImageTokenIndex >= 0, $"image_token_index {ImageTokenIndex} must be non-negative");
+    }
+
+    /// <summary>
+    /// The checkpoint's layer counts against the config: a checkpoint with more decoder layers than
+    /// num_hidden_layers would otherwise run truncated without a word (fewer layers fail as a missing tensor).
+    /// The vision checkpoint may stop after the layers LLaVA uses, but may not have more than the config.
+    /// </summary>
+    public void CheckLayers(Tensors.ModelWeights weights, string where = "config.json")
+    {
+        int text = LayerCount(weights, "language_model.model.layers.");
+        int vision = LayerCount(weights, "vision_tower.vision_model.encoder.layers.");
+        if (text > Text.NumHiddenLayers)
+            throw new ConfigMismatchException(
+                $"{where}: text_config.num_hidden_layers is {Text.NumHiddenLayers} but {weights.Source} holds {text} decoder layers");
+        if (vision > Vision.NumHiddenLayers)
+            throw new ConfigMismatchException(
+                $"{where}: vision_config.num_hidden_layers is {Vision.NumHiddenLayers} but {weights.Source} holds {vision} vision layers");
+    }
+
+    /// <summary>1 + the highest layer index under <paramref name="prefix"/> ("...layers.{i}."), 0 when there is none.</summary>
+    private static int LayerCount(Tensors.ModelWeights weights, string prefix)
+    {
+        int count = 0;
+        foreach (var name in weights.Names)
+        {
+            if (!name.StartsWith(prefix, StringComparison.Ordinal)) continue;
+            int dot = name.IndexOf('.', prefix.Length);
+            if (dot > prefix.Length && int.TryParse(name.AsSpan(prefix.Length, dot - prefix.Length), out int i) && i >= 0)
+                count = Math.Max(count, i >= int.MaxValue ? i : i + 1);
+        }
+        return count;
     }
 
     /// <summary>An optional sub-object; present but not an object is an error, not "use the defaults".</summary>

@@ -21,7 +21,8 @@ public sealed record LlavaNextConfig
 
     public static LlavaNextConfig Load(string path)
     {
-        using var doc = JsonFile.Read(path, "config.json");
+        if (!File.Exists(path)) throw new ModelLoadException($"config.json not found: {path}");
+        using var doc = JsonInput.ReadFile(path, p => new ModelLoadException($"{path}: {p}"));
         return Parse(doc.RootElement, path);
     }
 

@@ -37,7 +37,8 @@ public sealed record LlavaNextImageProcessor
 
     public static LlavaNextImageProcessor FromFile(string path)
     {
-        using var doc = JsonFile.Read(path, "preprocessor config");
+        if (!File.Exists(path)) throw new ModelLoadException($"preprocessor config not found: {path}");
+        using var doc = JsonInput.ReadFile(path, p => new ModelLoadException($"{path}: {p}"));
         return Parse(doc.RootElement, path);
     }
 

@@ -46,10 +46,7 @@ public sealed class LlavaTokenizer
         var cfgPath = Path.Combine(folder, "tokenizer_config.json");
         if (!File.Exists(cfgPath)) throw new ModelLoadException($"tokenizer_config.json not found in {folder}");
 
-        JsonDocument doc;
-        try { doc = JsonDocument.Parse(File.ReadAllBytes(cfgPath)); }
-        catch (JsonException e) { throw new ModelLoadException($"{cfgPath}: invalid JSON: {e.Message}", e); }
-        using (doc)
+        using (var doc = JsonInput.ReadFile(cfgPath, p => new ModelLoadException($"{cfgPath}: {p}")))
         {
             var root = doc.RootElement;
             if (root.ValueKind != JsonValueKind.Object) throw new ModelLoadException($"{cfgPath}: expected a JSON object");
@@ -77,7 +74,7 @@ public sealed class LlavaTokenizer
             }
             catch (Exception e) when (e is not ModelLoadException)
             {
-                throw new ModelLoadException($"{modelPath}: cannot load SentencePiece model: {e.Message}", e);
+                throw new ModelLoadException($"{modelPath}: cannot load SentencePiece model: {AutoPruneException.Describe(e)}", e);
             }
 
             int bos = TokenId(root, "bos_token", added, sp, sp.BeginningOfSentenceId, cfgPath);

@@ -117,9 +117,7 @@ public sealed unsafe class SafetensorsFile : IDisposable
         // System.Text.Json does not reject every malformed UTF-8 sequence (e.g. inside strings), so check first.
         if (!Utf8.IsValid(headerBytes)) throw Bad("header is not valid UTF-8");
 
-        JsonDocument doc;
-        try { doc = JsonDocument.Parse(headerBytes.ToArray()); }
-        catch (JsonException e) { throw Bad($"header is not valid JSON: {e.Message}"); }
+        var doc = JsonInput.Parse(headerBytes.ToArray(), p => Bad($"header is not valid JSON: {p}"));
 
         var ranges = new List<(long Begin, long End, string Name)>();
         using (doc)

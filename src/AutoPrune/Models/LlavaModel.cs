@@ -55,11 +55,13 @@ public sealed class LlavaModel : IDisposable
         var proc = File.Exists(ppPath)
             ? ClipImageProcessor.FromFile(ppPath, padToSquare)
             : new ClipImageProcessor { ShortestEdge = config.Vision.ImageSize, CropHeight = config.Vision.ImageSize, CropWidth = config.Vision.ImageSize, PadToSquare = padToSquare };
+        proc.CheckAgainst(config.Vision, ppPath);
         var weightsPath = weightsFile == null ? dir : Path.IsPathRooted(weightsFile) ? weightsFile : Path.Combine(dir, weightsFile);
         var weights = CheckpointLoader.Open(weightsPath);
         try
         {
-            return new LlavaModel(dir, config, weights, tok, proc, ReadMaxNewTokens(dir));
+            config.CheckLayers(weights);
+            return new LlavaModel(dir, config, weights, tok, proc, GenerationConfig.ReadMaxNewTokens(dir, config));
         }
         catch
         {
@@ -71,21 +73,6 @@ public sealed class LlavaModel : IDisposable
     /// <summary>Builds a model over weights already in memory (synthetic benchmarks, tests).</summary>
     public static LlavaModel FromWeights(string dir, LlavaConfig config, ModelWeights weights, LlavaTokenizer tok, ClipImageProcessor proc) =>
         new(dir, config, weights, tok, proc, 8);
-
-    internal static int ReadMaxNewTokens(string dir)
-    {
-        var p = Path.Combine(dir, "generation_config.json");
-        if (!File.Exists(p)) return 32;
-        try
-        {
-            using var doc = System.Text.Json.JsonDocument.Parse(File.ReadAllBytes(p));
-            return doc.RootElement.TryGetProperty("max_new_tokens", out var e) && e.TryGetInt32(out var v) && v > 0 ? v : 32;
-        }
-        catch (System.Text.Json.JsonException e)
-        {
-            throw new ModelLoadException($"{p}: invalid JSON: {e.Message}", e);
-        }
-    }
 
     /// <summary>Visual tokens one image becomes.</summary>
     public int ImageTokens => Vision.FeatureTokens;
@@ -109,7 +96,12 @@ public sealed class LlavaModel : IDisposable
     }
 
     /// <summary>Loads and preprocesses an image file into the vision tower's [C, H, W] input.</summary>
-    public float[] PreprocessImage(string path) => ImageProcessor.Process(ImageLoader.Load(path));
+    public float[] PreprocessImage(string path)
+    {
+        var image = ImageLoader.Load(path);
+        try { return ImageProcessor.Process(image); }
+        catch (ImageLoadException e) { throw new ImageLoadException($"{path}: {e.Message}", e); }
+    }
 
     /// <summary>
     /// Vision tower + projector + merge + decoder prefill with a pruning policy.

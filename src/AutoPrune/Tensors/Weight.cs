@@ -2,7 +2,8 @@ namespace AutoPrune.Tensors;
 
 /// <summary>
 /// A read-only tensor kept in its file dtype: a pointer into a memory-mapped safetensors file
-/// (or into native memory for synthetic models). Never copied to F32 as a whole unless small.
+/// or GGUF file (or into native memory for synthetic models). Never copied to F32 as a whole unless small.
+/// Block types (Q8_0, Q4_K, ...) are stored row by row, each row a whole number of blocks.
 /// The owner of the memory (a <see cref="ModelWeights"/>) must outlive it.
 /// </summary>
 public sealed unsafe class Weight
@@ -21,7 +22,10 @@ public sealed unsafe class Weight
         ElementCount = n;
     }
 
-    public long ByteLength => ElementCount * DType.Size();
+    public long ByteLength => DType.ByteCount(ElementCount);
+
+    /// <summary>Bytes of one row (<see cref="Cols"/> values).</summary>
+    public long RowBytes => DType.ByteCount(Cols);
 
     /// <summary>First dimension (output features of a linear layer).</summary>
     public int Rows => Shape.Length == 0 ? 1 : Shape[0];
@@ -29,11 +33,16 @@ public sealed unsafe class Weight
     /// <summary>Product of the remaining dimensions (input features of a linear layer).</summary>
     public int Cols => Rows == 0 ? 0 : (int)(ElementCount / Rows);
 
-    /// <summary>Copies elements [start, start+dst.Length) widened to F32.</summary>
+    /// <summary>Copies elements [start, start+dst.Length) widened (or decoded from blocks) to F32.</summary>
     public void CopyTo(long start, Span<float> dst)
     {
         if (start < 0 || start + dst.Length > ElementCount)
             throw new ArgumentOutOfRangeException(nameof(start), $"{Name}: range {start}+{dst.Length} outside {ElementCount} elements");
+        if (DType.IsQuantized())
+        {
+            CopyBlocksTo(start, dst);
+            return;
+        }
         byte* p = Data + start * DType.Size();
         switch (DType)
         {
@@ -41,6 +50,26 @@ public sealed unsafe class Weight
             case DType.BF16: Convert.BF16ToF32(new ReadOnlySpan<ushort>(p, dst.Length), dst); break;
             default: Convert.F16ToF32(new ReadOnlySpan<ushort>(p, dst.Length), dst); break;
         }
+    }
+
+    private void CopyBlocksTo(long start, Span<float> dst)
+    {
+        int be = DType.BlockElements(), bb = DType.BlockBytes();
+        float* tmp = stackalloc float[256];
+        long b = start / be;
+        int skip = (int)(start - b * be), done = 0;
+        fixed (float* d = dst)
+            while (done < dst.Length)
+            {
+                int take = Math.Min(be - skip, dst.Length - done);
+                if (skip == 0 && take == be) Quant.Dequantize.Blocks(DType, Data + b * bb, d + done, 1);
+                else
+                {
+                    Quant.Dequantize.Blocks(DType, Data + b * bb, tmp, 1);
+                    new ReadOnlySpan<float>(tmp + skip, take).CopyTo(dst.Slice(done, take));
+                }
+                done += take; skip = 0; b++;
+            }
     }
 
     /// <summary>Row r of a 2-D tensor, widened to F32.</summary>

@@ -151,7 +151,7 @@ public class EvalRunnerTests
     {
         var set = EvalFixtures.Simple(2);
         var path = Out();
-        File.WriteAllText(path, "");
+        File.WriteAllText(path, "{\"question_id\": \"q0\"}\n"); // content of unknown origin (an empty file is simply reused)
         Assert.Throws<EvalSettingsException>(() =>
             EvalRunner.Run(set, EvalFixtures.Settings(), path, EvalFixtures.Fake(new Dictionary<string, string>())));
     }
@@ -197,5 +197,71 @@ public class EvalRunnerTests
     private sealed class SyncProgress(List<EvalProgress> sink) : IProgress<EvalProgress>
     {
         public void Report(EvalProgress value) => sink.Add(value);
+    }
+}
+
+/// <summary>The predictions file under crashes and concurrent writers.</summary>
+public class PredictionsFileSafetyTests
+{
+    private static string Out() => Path.Combine(TestPaths.TempDir(), "preds.jsonl");
+
+    private static Dictionary<string, string> Right(BenchmarkSet set) =>
+        set.Questions.ToDictionary(q => q.QuestionId, q => set.Answers![q.QuestionId][0]);
+
+    [Fact]
+    public void A_second_writer_is_refused_and_the_first_run_is_intact()
+    {
+        var set = EvalFixtures.Simple(5);
+        var preds = Right(set);
+        var path = Out();
+        EvalSettingsException? second = null;
+        int n = 0;
+        var result = EvalRunner.Run(set, EvalFixtures.Settings(), path, (q, ct) =>
+        {
+            if (++n == 3)
+                second = Assert.Throws<EvalSettingsException>(() => EvalRunner.Run(set, EvalFixtures.Settings(), path, EvalFixtures.Fake(preds)));
+            return EvalFixtures.Fake(preds)(q, ct);
+        });
+        Assert.NotNull(second);
+        Assert.Contains("being written by another eval run", second!.Message);
+        Assert.Contains(path, second.Message);
+        Assert.Equal(set.Questions.Select(q => q.QuestionId), PredictionsFile.Read(path).Select(r => r.QuestionId));
+        Assert.Equal(5, result.N);
+        // A reader while a run writes gets a clear error too, not a half-written line.
+        using (new FileStream(path, FileMode.Open, FileAccess.ReadWrite, FileShare.None))
+            Assert.Contains("being written", Assert.Throws<BenchmarkFormatException>(() => PredictionsFile.Read(path)).Message);
+    }
+
+    [Theory]
+    [InlineData(0)]    // NULs right after the last complete line
+    [InlineData(40)]   // a partial line, then NULs
+    public void A_nul_filled_tail_is_repaired_on_resume(int partialChars)
+    {
+        var set = EvalFixtures.Simple(6);
+        var preds = Right(set);
+        var full = Out();
+        EvalRunner.Run(set, EvalFixtures.Settings(), full, EvalFixtures.Fake(preds));
+        var lines = File.ReadAllLines(full);
+
+        var path = Out();
+        File.Copy(full + ".meta.json", path + ".meta.json");
+        var damaged = string.Join("\n", lines.Take(3)) + "\n" + lines[3][..partialChars];
+        File.WriteAllBytes(path, System.Text.Encoding.UTF8.GetBytes(damaged).Concat(new byte[300]).ToArray());
+        Assert.Throws<BenchmarkFormatException>(() => PredictionsFile.Read(path));
+
+        var calls = new List<string>();
+        EvalRunner.Run(set, EvalFixtures.Settings(), path, EvalFixtures.Fake(preds, calls));
+        Assert.Equal(set.Questions.Skip(3).Select(q => q.QuestionId), calls);
+        Assert.Equal(File.ReadAllText(full), File.ReadAllText(path));
+    }
+
+    [Fact]
+    public void An_empty_file_left_before_its_meta_starts_afresh()
+    {
+        var set = EvalFixtures.Simple(2);
+        var path = Out();
+        File.WriteAllBytes(path, []);
+        EvalRunner.Run(set, EvalFixtures.Settings(), path, EvalFixtures.Fake(Right(set)));
+        Assert.Equal(2, PredictionsFile.Read(path).Count);
     }
 }

@@ -166,6 +166,15 @@ public sealed unsafe class SafetensorsTests : TempDirTest
 
     [Fact] public void HeaderNotJson() => AssertBad(W.FromHeader("{\"a\": {", []), "not valid JSON");
 
+    /// <summary>JSON escapes may spell lone surrogates, which have no text form: a format error, not an InvalidOperationException.</summary>
+    [Theory]
+    [InlineData("{\"\\ud800\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[0,4]}}", "key #0")]
+    [InlineData("{\"a\\udc00b\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[0,4]}}", "key #0")]
+    [InlineData("{\"a\":{\"dtype\":\"\\ud83d\",\"shape\":[1],\"data_offsets\":[0,4]}}", "'a.dtype'")]
+    [InlineData("{\"__metadata__\":{\"k\":\"\\udfff\"},\"a\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[0,4]}}", "'__metadata__.k'")]
+    public void EscapedLoneSurrogate(string header, string where) =>
+        AssertBad(W.FromHeader(header, new byte[4]), "not valid JSON", where, "lone surrogate");
+
     [Fact] public void HeaderNotAnObject() => AssertBad(W.FromHeader("[1,2]", []), "JSON object", "Array");
 
     [Fact] public void EntryNotAnObject() => AssertBadEntry("[1]", 0, "tensor 'a'", "must be an object");

@@ -85,7 +85,7 @@ public abstract class TempDirTest : IDisposable
 
     public void Dispose()
     {
-        try { Directory.Delete(Dir, recursive: true); } catch (IOException) { }
+        TestPaths.DeleteQuietly(Dir);
         GC.SuppressFinalize(this);
     }
 }

@@ -19,11 +19,55 @@ public static class TestPaths
         }
     }
 
+    /// <summary>A fresh folder under this test process's own temporary root (see <see cref="TempRoot"/>).</summary>
     public static string TempDir()
     {
-        var d = Path.Combine(Path.GetTempPath(), "autoprune-tests", Guid.NewGuid().ToString("N"));
+        var d = Path.Combine(TempRoot, Guid.NewGuid().ToString("N"));
         Directory.CreateDirectory(d);
         return d;
+    }
+
+    private const string TempPrefix = "autoprune-tests-";
+
+    /// <summary>
+    /// One folder per test process, deleted after the last test (<see cref="TempCleanupFramework"/>): tests that
+    /// keep a model memory-mapped cannot always delete their own folder in time, so the whole root goes at the
+    /// end. Roots left by a killed run (their process is gone) are swept when the next run starts.
+    /// </summary>
+    public static string TempRoot { get; } = CreateTempRoot();
+
+    private static string CreateTempRoot()
+    {
+        SweepStaleRoots();
+        var root = Path.Combine(Path.GetTempPath(), $"{TempPrefix}{Environment.ProcessId}-{Guid.NewGuid():N}");
+        Directory.CreateDirectory(root);
+        return root;
+    }
+
+    public static void DeleteTempRoot() => DeleteQuietly(TempRoot);
+
+    private static void SweepStaleRoots()
+    {
+        foreach (var dir in Directory.EnumerateDirectories(Path.GetTempPath(), TempPrefix + "*"))
+        {
+            var rest = Path.GetFileName(dir).AsSpan(TempPrefix.Length);
+            int dash = rest.IndexOf('-');
+            if (dash <= 0 || !int.TryParse(rest[..dash], out int pid) || ProcessAlive(pid)) continue;
+            DeleteQuietly(dir);
+        }
+    }
+
+    private static bool ProcessAlive(int pid)
+    {
+        try { using var p = System.Diagnostics.Process.GetProcessById(pid); return !p.HasExited; }
+        catch (ArgumentException) { return false; }
+        catch (InvalidOperationException) { return false; }
+    }
+
+    public static void DeleteQuietly(string dir)
+    {
+        try { Directory.Delete(dir, recursive: true); }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException) { }
     }
 
     private static string FindRoot()

@@ -72,7 +72,8 @@ public sealed class LlavaNextModel : IDisposable
         var weights = CheckpointLoader.Open(weightsPath);
         try
         {
-            return new LlavaNextModel(dir, config, weights, tok, proc, packing, LlavaModel.ReadMaxNewTokens(dir));
+            config.Llava.CheckLayers(weights);
+            return new LlavaNextModel(dir, config, weights, tok, proc, packing, GenerationConfig.ReadMaxNewTokens(dir, config.Llava));
         }
         catch
         {

@@ -1,0 +1,326 @@
+using System.Runtime.CompilerServices;
+using System.Runtime.Intrinsics;
+using System.Runtime.Intrinsics.X86;
+
+namespace AutoPrune.Tensors.Quant;
+
+/// <summary>One quantized activation row: int8 values, per-32 scales and int8 sums (see <see cref="QuantizedActivations"/>).</summary>
+public readonly unsafe struct ActRow(sbyte* q, float* d, int* sum32, int* sum16)
+{
+    public readonly sbyte* Q = q;
+    public readonly float* D = d;
+    public readonly int* Sum32 = sum32;
+    public readonly int* Sum16 = sum16;
+
+    public static ActRow Of(QuantizedActivations a, int row)
+    {
+        long k = a.Cols;
+        return new(a.Q + row * k, a.D + row * k / 32, a.Sum32 + row * k / 32, a.Sum16 + row * k / 16);
+    }
+}
+
+/// <summary>
+/// Dot products of one block-quantized weight row with one quantized activation row, k values long. Integer
+/// products per block, then one float multiply-add per block (or sub-block) with the two scales.
+/// <see cref="Reference"/> is the scalar definition for every type; <see cref="Fast"/> uses AVX2 byte
+/// multiply-adds (vpmaddubsw + vpmaddwd) or AVX-VNNI (vpdpbusd) for Q8_0, Q4_0, Q4_K and Q6_K — the types of
+/// Q8_0 and Q4_K_M files — and the reference for the others.
+/// </summary>
+public static unsafe class QuantDot
+{
+    /// <summary>Which instructions <see cref="Fast"/> uses on this CPU.</summary>
+    public static string Isa => !Avx2.IsSupported || !Fma.IsSupported ? "scalar" : AvxVnni.IsSupported ? "AVX-VNNI" : "AVX2";
+
+    public static float Fast(DType t, byte* w, ActRow a, int k)
+    {
+        if (Avx2.IsSupported && Fma.IsSupported)
+        {
+            switch (t)
+            {
+                case DType.Q8_0: return Q8_0Avx2(w, a, k);
+                case DType.Q4_0: return Q4_0Avx2(w, a, k);
+                case DType.Q4_K: return Q4_KAvx2(w, a, k);
+                case DType.Q6_K: return Q6_KAvx2(w, a, k);
+            }
+        }
+        return Reference(t, w, a, k);
+    }
+
+    public static float Reference(DType t, byte* w, ActRow a, int k) => t switch
+    {
+        DType.Q8_0 => Q8_0Ref(w, a, k),
+        DType.Q4_0 => Q4_0Ref(w, a, k),
+        DType.Q4_1 => Q4_1Ref(w, a, k),
+        DType.Q5_0 => Q5_0Ref(w, a, k),
+        DType.Q5_1 => Q5_1Ref(w, a, k),
+        DType.Q4_K => Q4_KRef(w, a, k),
+        DType.Q5_K => Q5_KRef(w, a, k),
+        DType.Q6_K => Q6_KRef(w, a, k),
+        _ => throw new ArgumentException($"{t} is not a block type"),
+    };
+
+    private static float H(byte* p) => Dequantize.Half(p);
+
+    // ---------------------------------------------------------------- scalar references
+
+    private static float Q8_0Ref(byte* w, ActRow a, int k)
+    {
+        float s = 0;
+        for (int b = 0; b < k / 32; b++, w += 34)
+        {
+            sbyte* q = (sbyte*)(w + 2), x = a.Q + 32 * b;
+            int dot = 0;
+            for (int j = 0; j < 32; j++) dot += q[j] * x[j];
+            s += H(w) * a.D[b] * dot;
+        }
+        return s;
+    }
+
+    private static float Q4_0Ref(byte* w, ActRow a, int k)
+    {
+        float s = 0;
+        for (int b = 0; b < k / 32; b++, w += 18)
+        {
+            sbyte* x = a.Q + 32 * b;
+            int dot = 0;
+            for (int j = 0; j < 16; j++) dot += (w[2 + j] & 0xF) * x[j] + (w[2 + j] >> 4) * x[j + 16];
+            s += H(w) * a.D[b] * (dot - 8 * a.Sum32[b]);
+        }
+        return s;
+    }
+
+    private static float Q4_1Ref(byte* w, ActRow a, int k)
+    {
+        float s = 0;
+        for (int b = 0; b < k / 32; b++, w += 20)
+        {
+            sbyte* x = a.Q + 32 * b;
+            int dot = 0;
+            for (int j = 0; j < 16; j++) dot += (w[4 + j] & 0xF) * x[j] + (w[4 + j] >> 4) * x[j + 16];
+            s += H(w) * a.D[b] * dot + H(w + 2) * a.D[b] * a.Sum32[b];
+        }
+        return s;
+    }
+
+    private static int Dot5(byte* qs, uint qh, sbyte* x)
+    {
+        int dot = 0;
+        for (int j = 0; j < 16; j++)
+        {
+            int lo = (qs[j] & 0xF) | (int)(((qh >> j) & 1) << 4), hi = (qs[j] >> 4) | (int)(((qh >> (j + 16)) & 1) << 4);
+            dot += lo * x[j] + hi * x[j + 16];
+        }
+        return dot;
+    }
+
+    private static float Q5_0Ref(byte* w, ActRow a, int k)
+    {
+        float s = 0;
+        for (int b = 0; b < k / 32; b++, w += 22)
+            s += H(w) * a.D[b] * (Dot5(w + 6, *(uint*)(w + 2), a.Q + 32 * b) - 16 * a.Sum32[b]);
+        return s;
+    }
+
+    private static float Q5_1Ref(byte* w, ActRow a, int k)
+    {
+        float s = 0;
+        for (int b = 0; b < k / 32; b++, w += 24)
+            s += H(w) * a.D[b] * Dot5(w + 8, *(uint*)(w + 4), a.Q + 32 * b) + H(w + 2) * a.D[b] * a.Sum32[b];
+        return s;
+    }
+
+    private static float Q4_KRef(byte* w, ActRow a, int k)
+    {
+        float s = 0;
+        for (int b = 0; b < k / 256; b++, w += 144)
+        {
+            float d = H(w), dmin = H(w + 2);
+            byte* q = w + 16;
+            for (int j = 0; j < 4; j++, q += 32)
+                for (int h = 0; h < 2; h++)
+                {
+                    int sub = 2 * j + h, ab = 8 * b + sub;
+                    var (sc, m) = Dequantize.ScaleMinK4(sub, w + 4);
+                    sbyte* x = a.Q + 32 * ab;
+                    int dot = 0;
+                    for (int l = 0; l < 32; l++) dot += (h == 0 ? q[l] & 0xF : q[l] >> 4) * x[l];
+                    s += d * sc * a.D[ab] * dot - dmin * m * a.D[ab] * a.Sum32[ab];
+                }
+        }
+        return s;
+    }
+
+    private static float Q5_KRef(byte* w, ActRow a, int k)
+    {
+        float s = 0;
+        for (int b = 0; b < k / 256; b++, w += 176)
+        {
+            float d = H(w), dmin = H(w + 2);
+            byte* qh = w + 16, q = w + 48;
+            for (int j = 0; j < 4; j++, q += 32)
+                for (int h = 0; h < 2; h++)
+                {
+                    int sub = 2 * j + h, ab = 8 * b + sub;
+                    var (sc, m) = Dequantize.ScaleMinK4(sub, w + 4);
+                    sbyte* x = a.Q + 32 * ab;
+                    int dot = 0;
+                    for (int l = 0; l < 32; l++)
+                        dot += ((h == 0 ? q[l] & 0xF : q[l] >> 4) | (((qh[l] >> sub) & 1) << 4)) * x[l];
+                    s += d * sc * a.D[ab] * dot - dmin * m * a.D[ab] * a.Sum32[ab];
+                }
+        }
+        return s;
+    }
+
+    private static float Q6_KRef(byte* w, ActRow a, int k)
+    {
+        float s = 0;
+        for (int b = 0; b < k / 256; b++, w += 210)
+        {
+            float d = H(w + 208);
+            sbyte* sc = (sbyte*)(w + 192);
+            for (int n = 0; n < 2; n++)
+            {
+                byte* ql = w + 64 * n, qh = w + 128 + 32 * n;
+                for (int g = 0; g < 4; g++)
+                {
+                    int ab = 8 * b + 4 * n + g; // activation block of these 32 values
+                    sbyte* x = a.Q + 32 * ab;
+                    for (int half = 0; half < 2; half++)
+                    {
+                        int dot = 0;
+                        for (int l = 16 * half; l < 16 * half + 16; l++)
+                        {
+                            int lo = g switch { 0 => ql[l] & 0xF, 1 => ql[l + 32] & 0xF, 2 => ql[l] >> 4, _ => ql[l + 32] >> 4 };
+                            int q = lo | (((qh[l] >> (2 * g)) & 3) << 4);
+                            dot += q * x[l];
+                        }
+                        int scale = sc[8 * n + 2 * g + half];
+                        s += d * a.D[ab] * scale * (dot - 32 * a.Sum16[2 * ab + half]);
+                    }
+                }
+            }
+        }
+        return s;
+    }
+
+    // ---------------------------------------------------------------- AVX2 / AVX-VNNI
+
+    /// <summary>Σ u8·s8 over 32 bytes into 8 int32 lanes: one vpdpbusd with VNNI, else vpmaddubsw + vpmaddwd.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector256<int> DotU8S8(Vector256<byte> u, Vector256<sbyte> s)
+    {
+        if (AvxVnni.IsSupported) return AvxVnni.MultiplyWideningAndAdd(Vector256<int>.Zero, u, s);
+        return Avx2.MultiplyAddAdjacent(Avx2.MultiplyAddAdjacent(u, s), Vector256.Create((short)1));
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static float HSum(Vector256<float> v)
+    {
+        var s = v.GetLower() + v.GetUpper();
+        s += Sse.MoveHighToLow(s, s);
+        s += Sse.Shuffle(s, s, 1);
+        return s.ToScalar();
+    }
+
+    private static float Q8_0Avx2(byte* w, ActRow a, int k)
+    {
+        var acc = Vector256<float>.Zero;
+        for (int b = 0; b < k / 32; b++, w += 34)
+        {
+            var qw = Avx.LoadVector256((sbyte*)(w + 2));
+            var qx = Avx.LoadVector256(a.Q + 32 * b);
+            // u8·s8 only: move w's sign onto x.
+            var p = DotU8S8(Avx2.Abs(qw), Avx2.Sign(qx, qw));
+            acc = Fma.MultiplyAdd(Avx.ConvertToVector256Single(p), Vector256.Create(H(w) * a.D[b]), acc);
+        }
+        return HSum(acc);
+    }
+
+    private static float Q4_0Avx2(byte* w, ActRow a, int k)
+    {
+        var acc = Vector256<float>.Zero;
+        var mask = Vector256.Create((byte)0xF);
+        float off = 0;
+        for (int b = 0; b < k / 32; b++, w += 18)
+        {
+            var raw = Sse2.LoadVector128(w + 2);
+            var nib = Vector256.Create(raw & Vector128.Create((byte)0xF), Sse2.ShiftRightLogical(raw.AsUInt16(), 4).AsByte() & Vector128.Create((byte)0xF));
+            var p = DotU8S8(nib & mask, Avx.LoadVector256(a.Q + 32 * b));
+            float ds = H(w) * a.D[b];
+            acc = Fma.MultiplyAdd(Avx.ConvertToVector256Single(p), Vector256.Create(ds), acc);
+            off += ds * 8 * a.Sum32[b];
+        }
+        return HSum(acc) - off;
+    }
+
+    private static float Q4_KAvx2(byte* w, ActRow a, int k)
+    {
+        var acc = Vector256<float>.Zero;
+        var mask = Vector256.Create((byte)0xF);
+        float mins = 0;
+        for (int b = 0; b < k / 256; b++, w += 144)
+        {
+            float d = H(w), dmin = H(w + 2);
+            byte* q = w + 16;
+            for (int j = 0; j < 4; j++, q += 32)
+            {
+                var raw = Avx.LoadVector256(q);
+                var lo = raw & mask;
+                var hi = Avx2.ShiftRightLogical(raw.AsUInt16(), 4).AsByte() & mask;
+                int ab = 8 * b + 2 * j;
+                var (s0, m0) = Dequantize.ScaleMinK4(2 * j, w + 4);
+                var (s1, m1) = Dequantize.ScaleMinK4(2 * j + 1, w + 4);
+                var p0 = DotU8S8(lo, Avx.LoadVector256(a.Q + 32 * ab));
+                var p1 = DotU8S8(hi, Avx.LoadVector256(a.Q + 32 * ab + 32));
+                acc = Fma.MultiplyAdd(Avx.ConvertToVector256Single(p0), Vector256.Create(d * s0 * a.D[ab]), acc);
+                acc = Fma.MultiplyAdd(Avx.ConvertToVector256Single(p1), Vector256.Create(d * s1 * a.D[ab + 1]), acc);
+                mins += dmin * (m0 * a.D[ab] * a.Sum32[ab] + m1 * a.D[ab + 1] * a.Sum32[ab + 1]);
+            }
+        }
+        return HSum(acc) - mins;
+    }
+
+    private static float Q6_KAvx2(byte* w, ActRow a, int k)
+    {
+        var acc = Vector256<float>.Zero;
+        var m4 = Vector256.Create((byte)0xF);
+        var m30 = Vector256.Create((byte)0x30);
+        float off = 0;
+        for (int b = 0; b < k / 256; b++, w += 210)
+        {
+            float d = H(w + 208);
+            sbyte* sc = (sbyte*)(w + 192);
+            for (int n = 0; n < 2; n++)
+            {
+                byte* ql = w + 64 * n, qhp = w + 128 + 32 * n;
+                var l0 = Avx.LoadVector256(ql);
+                var l1 = Avx.LoadVector256(ql + 32);
+                var qh = Avx.LoadVector256(qhp);
+                var q0 = (l0 & m4) | (Avx2.ShiftLeftLogical(qh.AsUInt16(), 4).AsByte() & m30);
+                var q1 = (l1 & m4) | (Avx2.ShiftLeftLogical(qh.AsUInt16(), 2).AsByte() & m30);
+                var q2 = (Avx2.ShiftRightLogical(l0.AsUInt16(), 4).AsByte() & m4) | (qh & m30);
+                var q3 = (Avx2.ShiftRightLogical(l1.AsUInt16(), 4).AsByte() & m4) | (Avx2.ShiftRightLogical(qh.AsUInt16(), 2).AsByte() & m30);
+                int ab = 8 * b + 4 * n;
+                sbyte* s = sc + 8 * n;
+                acc = Q6Group(q0, a, ab, s[0], s[1], d, acc, ref off);
+                acc = Q6Group(q1, a, ab + 1, s[2], s[3], d, acc, ref off);
+                acc = Q6Group(q2, a, ab + 2, s[4], s[5], d, acc, ref off);
+                acc = Q6Group(q3, a, ab + 3, s[6], s[7], d, acc, ref off);
+            }
+        }
+        return HSum(acc) - off;
+    }
+
+    /// <summary>32 six-bit values (0..63) against activation block ab, scales s0 (first 16) and s1 (last 16).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector256<float> Q6Group(Vector256<byte> q, ActRow a, int ab, int s0, int s1, float d, Vector256<float> acc, ref float off)
+    {
+        var p16 = Avx2.MultiplyAddAdjacent(q, Avx.LoadVector256(a.Q + 32 * ab));
+        var scales = Vector256.Create(Vector128.Create((short)s0), Vector128.Create((short)s1));
+        var p32 = Avx2.MultiplyAddAdjacent(p16, scales);
+        float dd = d * a.D[ab];
+        off += dd * 32 * (s0 * a.Sum16[2 * ab] + s1 * a.Sum16[2 * ab + 1]);
+        return Fma.MultiplyAdd(Avx.ConvertToVector256Single(p32), Vector256.Create(dd), acc);
+    }
+}

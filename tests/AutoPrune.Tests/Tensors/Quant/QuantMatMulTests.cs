@@ -1,0 +1,108 @@
+using AutoPrune.Tensors;
+using AutoPrune.Tensors.Quant;
+
+namespace AutoPrune.Tests.Tensors.Quant;
+
+/// <summary>The SIMD block kernels against the scalar reference, and both against F32 math on the decoded weights.</summary>
+public sealed unsafe class QuantMatMulTests
+{
+    public static TheoryData<DType> Types => new() { DType.Q8_0, DType.Q4_0, DType.Q4_1, DType.Q5_0, DType.Q5_1, DType.Q4_K, DType.Q5_K, DType.Q6_K };
+
+    private static float[] Random(int n, int seed, float scale = 1)
+    {
+        var r = new Random(seed);
+        var a = new float[n];
+        for (int i = 0; i < n; i++) a[i] = ((float)r.NextDouble() * 2 - 1) * scale;
+        return a;
+    }
+
+    /// <summary>Random block bytes with valid (finite, modest) f16 scales, so every bit pattern of the integer parts is exercised.</summary>
+    private static byte[] RandomBlocks(DType t, int n, int k, int seed)
+    {
+        if (Quantize.CanEncode(t))
+        {
+            var b = new byte[t.ByteCount((long)n * k)];
+            Quantize.Row(t, Random(n * k, seed), b);
+            return b;
+        }
+        var r = new Random(seed);
+        var bytes = new byte[t.ByteCount((long)n * k)];
+        r.NextBytes(bytes);
+        for (int o = 0; o < bytes.Length; o += t.BlockBytes())
+        {
+            BitConverter.TryWriteBytes(bytes.AsSpan(o), BitConverter.HalfToUInt16Bits((Half)(0.01f + (float)r.NextDouble() * 0.01f)));
+            BitConverter.TryWriteBytes(bytes.AsSpan(o + 2), BitConverter.HalfToUInt16Bits((Half)((float)r.NextDouble() * 0.01f)));
+        }
+        return bytes;
+    }
+
+    [Theory]
+    [MemberData(nameof(Types))]
+    public void Kernel_MatchesScalarReference_AndF32OnDecodedWeights(DType t)
+    {
+        const int n = 37, k = 512;
+        foreach (int m in new[] { 1, 3, 20 })
+        {
+            var wb = RandomBlocks(t, n, k, 5);
+            var x = Random(m * k, 9, 2);
+            var bias = Random(n, 4);
+            var fast = new float[m * n];
+            var reference = new float[m * n];
+            var exact = new float[m * n];
+            fixed (byte* p = wb)
+            {
+                var w = new Weight("w", t, [n, k], p);
+                MatMul.Linear(x, m, w, bias, fast);
+                QuantMatMul.LinearReference(x, m, w, bias, reference);
+                MatMul.LinearReference(x, m, w.ToFloat32(), n, k, bias, exact);
+            }
+            double norm = 0;
+            foreach (var v in exact) norm = Math.Max(norm, Math.Abs(v));
+            for (int i = 0; i < fast.Length; i++)
+            {
+                Assert.True(Math.Abs(fast[i] - reference[i]) <= 1e-5 * norm, $"{t} m={m} [{i}]: kernel {fast[i]} vs reference {reference[i]}");
+                // int8 activations: ~0.5% of the output scale
+                Assert.True(Math.Abs(reference[i] - exact[i]) <= 0.01 * norm, $"{t} m={m} [{i}]: reference {reference[i]} vs f32 {exact[i]}");
+            }
+        }
+    }
+
+    [Fact]
+    public void Results_DoNotDependOnTheThreadCount()
+    {
+        const int n = 300, k = 1024, m = 5;
+        var wb = RandomBlocks(DType.Q4_K, n, k, 1);
+        var x = Random(m * k, 2);
+        var a = new float[m * n];
+        var b = new float[m * n];
+        int saved = Parallelism.MaxThreads;
+        fixed (byte* p = wb)
+        {
+            var w = new Weight("w", DType.Q4_K, [n, k], p);
+            try
+            {
+                Parallelism.MaxThreads = 1;
+                MatMul.Linear(x, m, w, default, a);
+                Parallelism.MaxThreads = 4;
+                MatMul.Linear(x, m, w, default, b);
+            }
+            finally { Parallelism.MaxThreads = saved; }
+        }
+        Assert.Equal(a, b);
+    }
+
+    [Fact]
+    public void ActivationQuantization_IsPerBlockOf32()
+    {
+        var x = new float[64];
+        x[0] = 127; x[1] = -63.5f; x[32] = 0.5f;
+        fixed (float* px = x)
+        {
+            var acts = QuantizedActivations.For(px, 1, 64);
+            Assert.Equal(1f, acts.D[0]); Assert.Equal(0.5f / 127, acts.D[1]);
+            Assert.Equal(127, acts.Q[0]); Assert.Equal(-64, acts.Q[1]); // −63.5 → −64 (half to even)
+            Assert.Equal(127, acts.Q[32]);
+            Assert.Equal(63, acts.Sum32[0]); Assert.Equal(63, acts.Sum16[0]); Assert.Equal(0, acts.Sum16[1]);
+        }
+    }
+}
