@@ -65,7 +65,7 @@ public static class AskCommand
                 o.WriteLine(answer.Text);
                 if (r.GetValue(trace)) TraceTable.Print(answer.Trace, o);
                 var e = r.InvocationConfiguration.Error;
-                e.WriteLine($"load {loadMs:F0} ms | prefill {answer.PrefillMs:F1} ms ({answer.PromptTokens - 1} text + {answer.VisualTokens} visual tokens) | " +
+                e.WriteLine($"load {loadMs:F0} ms | prefill {answer.PrefillMs:F1} ms ({answer.Trace.TextTokens} text + {answer.VisualTokens} visual tokens) | " +
                             $"decode {answer.DecodeMs:F1} ms ({answer.OutputIds.Length} tokens) | mean visual tokens/layer {answer.Trace.MeanVisualTokens:F1} | " +
                             $"FLOPs -{answer.Trace.FlopsReduction:F1}%");
             }

@@ -45,7 +45,7 @@ public static class ExplainCommand
             var layerList = ParseLayers(r.GetValue(layers), numLayers);
             var imagePath = r.GetValue(image)!;
             var source = ImageLoader.Load(imagePath);
-            var pixels = m.ImageProcessor.Process(source);
+            var pixels = m.PreprocessImage(source);
 
             var answers = new List<Answer>();
             foreach (var q in questions)

@@ -13,7 +13,7 @@ public sealed class NextPruningFigureTests(NextModelFixture fx) : IClassFixture<
     {
         var g = new NextGolden("case2"); // 150x150 on a 2x2 grid, no padding: every tile token covers part of the image
         var source = ImageLoader.Load(g.ImagePath);
-        var image = fx.Model.EncodeImage(source);
+        var image = fx.Model.EncodeAnyres(source);
         var layout = image.Layout;
         var tiles = layout.TokenOfPixel(image.Image, baseView: false);
         var baseMap = layout.TokenOfPixel(image.Image, baseView: true);

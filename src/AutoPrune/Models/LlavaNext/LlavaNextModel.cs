@@ -1,5 +1,4 @@
 using System.Diagnostics;
-using AutoPrune.Accounting;
 using AutoPrune.Loading;
 using AutoPrune.Pruning;
 using AutoPrune.Tensors;
@@ -11,13 +10,13 @@ namespace AutoPrune.Models.LlavaNext;
 /// <param name="PerTile">Vision tower output of every tile (selected features, [CLS] attention, keys), base tile first.</param>
 /// <param name="Projected">Projector output of every tile [tiles · side², Dt], tile-major.</param>
 /// <param name="Layout">Which tile and patch every packed token comes from.</param>
-/// <param name="Packed">The packed visual sequence [Layout.Count, Dt] that replaces the image tokens.</param>
-/// <param name="ClsAttention">[Layout.Count] per packed token, the [CLS] attention of its own tile at its patch; 0 for image_newline.</param>
-/// <param name="VisionKeys">[Layout.Count, Dv] per packed token, its tile's feature-layer key at its patch; zeros for image_newline.</param>
-public sealed record AnyresFeatures(AnyresImage Image, VisionOutput[] PerTile, float[] Projected, AnyresLayout Layout, float[] Packed,
-    float[] ClsAttention, float[] VisionKeys)
+/// <param name="Features">The packed visual sequence as the language model receives it: rows [Layout.Count, Dt]; per token
+/// the [CLS] attention of its own tile at its patch and that tile's key (image_newline tokens: 0 and a zero key).</param>
+public sealed record AnyresFeatures(AnyresImage Image, VisionOutput[] PerTile, float[] Projected, AnyresLayout Layout, ImageFeatures Features)
 {
-    public int Tokens => Layout.Count;
+    public int Tokens => Features.Tokens;
+    public float[] Packed => Features.Features;
+    public float[] ClsAttention => Features.ClsAttention;
 }
 
 /// <summary>
@@ -25,7 +24,7 @@ public sealed record AnyresFeatures(AnyresImage Image, VisionOutput[] PerTile, f
 /// projector → packing (base first, unpadded grid with image_newline per row) → LLaMA/Mistral decoder. The vision
 /// tower, projector and decoder are LLaVA-1.5's; what differs is the image processor and the packing.
 /// </summary>
-public sealed class LlavaNextModel : IDisposable
+public sealed class LlavaNextModel : IVisionLanguageModel
 {
     public string Directory { get; }
     public LlavaNextConfig Config { get; }
@@ -34,7 +33,7 @@ public sealed class LlavaNextModel : IDisposable
     public LlavaNextImageProcessor ImageProcessor { get; }
     public ClipVisionTower Vision { get; }
     public MultiModalProjector Projector { get; }
-    public LlamaDecoder Decoder { get; }
+    public LlamaModel LanguageModel { get; }
     /// <summary>The image_newline parameter [Dt].</summary>
     public float[] ImageNewline { get; }
     public AnyresPackingMode Packing { get; }
@@ -52,7 +51,7 @@ public sealed class LlavaNextModel : IDisposable
                 $"{dir}: image_grid_pinpoints differ between config.json ({string.Join(", ", config.ImageGridPinpoints)}) and the image processor ({string.Join(", ", proc.ImageGridPinpoints)})");
         Vision = new ClipVisionTower(llava, weights);
         Projector = new MultiModalProjector(llava, weights);
-        Decoder = new LlamaDecoder(llava.Text, weights);
+        LanguageModel = new LlamaModel(llava.Text, weights);
         ImageNewline = config.UseImageNewline ? weights.Get("image_newline", llava.Text.HiddenSize).ToFloat32() : [];
     }
 
@@ -98,6 +97,18 @@ public sealed class LlavaNextModel : IDisposable
         };
     }
 
+    /// <summary>The largest image-token count over the pinpoints (an image that fills its canvas, no unpadding).</summary>
+    public int MaxImageTokens
+    {
+        get
+        {
+            int side = Config.Llava.Vision.PatchesPerSide, most = 0;
+            foreach (var p in ImageProcessor.ImageGridPinpoints)
+                most = Math.Max(most, AnyresLayout.Plan(p.Height, p.Width, p.Height / ImageProcessor.TileSize, p.Width / ImageProcessor.TileSize, side, Packing).Count);
+            return most;
+        }
+    }
+
     /// <summary>Visual tokens an image of this size becomes (HF LlavaNextProcessor's &lt;image&gt; count in <see cref="AnyresPackingMode.Unpad"/>).</summary>
     public int ImageTokens(int height, int width) => Layout(height, width).Count;
 
@@ -107,24 +118,28 @@ public sealed class LlavaNextModel : IDisposable
         return AnyresLayout.Plan(height, width, rows, cols, Config.Llava.Vision.PatchesPerSide, Packing);
     }
 
-    /// <summary>Chat template + tokenizer with one image placeholder (expanded to the packed count by the prefill).</summary>
-    public PromptTokens Tokenize(string question) =>
-        LlavaModel.TokenizeWith(Tokenizer, Config.Llava.ImageTokenIndex, ChatTemplate.Format(question, Config.Llava.Text.ModelType));
+    /// <summary>Chat template + tokenizer with one placeholder per image (each replaced by its packed tokens in the run).</summary>
+    public TokenizedPrompt Tokenize(string question, int images = 1) =>
+        LlavaModel.TokenizeWith(Tokenizer, Config.Llava.ImageTokenIndex, ChatTemplate.Format(question, Config.Llava.Text.ModelType, images), images);
 
     /// <summary>The prompt ids as HF's processor writes them: the image placeholder repeated once per packed token.</summary>
-    public int[] ExpandedIds(PromptTokens prompt, int imageTokens)
+    public int[] ExpandedIds(TokenizedPrompt prompt, int imageTokens)
     {
+        int at = prompt.ImagePositions[0];
         var ids = new int[prompt.Ids.Length - 1 + imageTokens];
-        prompt.Ids.AsSpan(0, prompt.ImagePosition).CopyTo(ids);
-        ids.AsSpan(prompt.ImagePosition, imageTokens).Fill(Config.Llava.ImageTokenIndex);
-        prompt.Ids.AsSpan(prompt.ImagePosition + 1).CopyTo(ids.AsSpan(prompt.ImagePosition + imageTokens));
+        prompt.Ids.AsSpan(0, at).CopyTo(ids);
+        ids.AsSpan(at, imageTokens).Fill(Config.Llava.ImageTokenIndex);
+        prompt.Ids.AsSpan(at + 1).CopyTo(ids.AsSpan(at + imageTokens));
         return ids;
     }
 
-    /// <summary>Preprocessing, the vision tower on every tile (tiles run in parallel), the projector and the packing.</summary>
-    public AnyresFeatures EncodeImage(RgbImage image) => EncodeImage(ImageProcessor.Process(image));
+    /// <summary>The packed visual tokens of a decoded image (see <see cref="EncodeAnyres(RgbImage)"/>).</summary>
+    public ImageFeatures EncodeImage(RgbImage image) => EncodeAnyres(image).Features;
 
-    public AnyresFeatures EncodeImage(AnyresImage img)
+    /// <summary>Preprocessing, the vision tower on every tile (tiles run in parallel), the projector and the packing.</summary>
+    public AnyresFeatures EncodeAnyres(RgbImage image) => EncodeAnyres(ImageProcessor.Process(image));
+
+    public AnyresFeatures EncodeAnyres(AnyresImage img)
     {
         var per = new VisionOutput[img.Tiles];
         // Tiles are independent; each tower forward is deterministic, so the result does not depend on the scheduling.
@@ -147,37 +162,41 @@ public sealed class LlavaNextModel : IDisposable
             cls[k] = per[t.Tile].ClsAttention[t.Patch];
             per[t.Tile].Keys.AsSpan(t.Patch * dv, dv).CopyTo(keys.AsSpan(k * dv, dv));
         }
-        return new AnyresFeatures(img, per, projected, layout, packed, cls, keys);
+        return new AnyresFeatures(img, per, projected, layout,
+            new ImageFeatures(packed, layout.Count, Config.Llava.Text.HiddenSize, cls, keys, dv));
     }
 
     /// <summary>
     /// Refuses a prompt that would not fit the language model: the packed image plus the text plus the tokens to
     /// generate must fit max_position_embeddings, and a Mistral sliding window (which the engine does not apply).
     /// </summary>
-    public void CheckContext(PromptTokens prompt, int imageTokens, int maxNewTokens)
+    public void CheckContext(TokenizedPrompt prompt, IReadOnlyList<ImageFeatures> images, int maxNewTokens)
     {
         var t = Config.Llava.Text;
-        long total = (long)prompt.TextTokens + imageTokens + maxNewTokens;
+        long visual = 0;
+        foreach (var f in images) visual += f.Tokens;
+        long total = prompt.TextTokens + visual + maxNewTokens;
         if (total > t.MaxPositionEmbeddings)
             throw new InvalidPromptException(
-                $"the image becomes {imageTokens} visual tokens; with {prompt.TextTokens} text tokens and {maxNewTokens} to generate that is {total} positions, more than the language model's context of {t.MaxPositionEmbeddings}");
+                $"the image{(images.Count > 1 ? "s" : "")} become{(images.Count > 1 ? "" : "s")} {visual} visual tokens; with {prompt.TextTokens} text tokens and {maxNewTokens} to generate that is {total} positions, more than the language model's context of {t.MaxPositionEmbeddings}");
         if (t.SlidingWindow > 0 && total > t.SlidingWindow)
             throw new InvalidPromptException(
                 $"the sequence of {total} positions is longer than the language model's sliding attention window of {t.SlidingWindow}, which this engine does not apply");
     }
 
-    /// <summary>Decoder prefill of the prompt with the packed image at its placeholder, pruned by <paramref name="policy"/>.</summary>
-    public PrefillResult Prefill(AnyresFeatures image, PromptTokens prompt, IPruningPolicy? policy = null, int reserveForDecode = 8,
-        Action<int, float[], int>? layerOutputs = null)
+    /// <summary>A run of the language model over the prompt with each image's packed tokens at its placeholder.</summary>
+    public InferenceRun StartRun(TokenizedPrompt prompt, IReadOnlyList<ImageFeatures> images, IPruningPolicy? policy = null, int reserveForDecode = 8)
     {
-        CheckContext(prompt, image.Tokens, reserveForDecode);
-        policy ??= new NoPruning();
-        var trace = new PrefillTrace { Policy = policy.Name };
-        var sw = Stopwatch.StartNew();
-        var vis = new VisionOutput([], image.Tokens, image.ClsAttention, image.VisionKeys);
-        var result = Decoder.PrefillMultimodal(prompt, vis, image.Packed, Config.Llava.Vision.HiddenSize, policy, trace, reserveForDecode, layerOutputs);
-        trace.PrefillMs = sw.Elapsed.TotalMilliseconds;
-        return result;
+        CheckContext(prompt, images, reserveForDecode);
+        return new InferenceRun(LanguageModel, prompt, images, policy, reserveForDecode);
+    }
+
+    /// <summary>Decoder prefill of a one-image prompt, pruned by <paramref name="policy"/>; decode or generate on the returned run.</summary>
+    public InferenceRun Prefill(AnyresFeatures image, TokenizedPrompt prompt, IPruningPolicy? policy = null, int reserveForDecode = 8)
+    {
+        var run = StartRun(prompt, [image.Features], policy, reserveForDecode);
+        run.Prefill();
+        return run;
     }
 
     public void Dispose() => Weights.Dispose();

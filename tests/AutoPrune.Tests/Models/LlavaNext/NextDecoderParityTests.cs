@@ -19,16 +19,19 @@ public sealed class NextDecoderParityTests(NextModelFixture fx) : IClassFixture<
         var g = new NextGolden(name);
         var m = fx.Model;
         int d = m.Config.Llava.Text.HiddenSize;
-        var image = m.EncodeImage(ImageLoader.Load(g.ImagePath));
+        var image = m.EncodeAnyres(ImageLoader.Load(g.ImagePath));
         var prompt = m.Tokenize(g["question"].GetString()!);
         var layers = g["decoder_layers"];
-        var pre = m.Prefill(image, prompt, layerOutputs: (l, h, n) =>
+        var run = m.StartRun(prompt, [image.Features]);
+        run.OnLayerOutput = (l, h, n) =>
         {
             Assert.Equal(g.Int("seq_len"), n);
             Compare.Stats($"{name} decoder_layers[{l}]", h.AsSpan(0, n * d), layers[l], StatRel);
             Compare.Close($"{name} decoder_layers[{l}].last_first8", h.AsSpan((n - 1) * d, 8),
                 GoldenReference.Floats(layers[l].GetProperty("last_first8")), 1e-3);
-        });
+        };
+        run.Prefill();
+        var pre = run;
         Compare.Close($"{name} last_logits", pre.Logits, GoldenReference.Floats(g["last_logits"]), 1e-3, 0.99999);
         Assert.Equal(g.Int("num_image_tokens"), pre.Trace.VisualTokensIn);
 
@@ -36,19 +39,8 @@ public sealed class NextDecoderParityTests(NextModelFixture fx) : IClassFixture<
         Assert.Equal(g.Ints("greedy_ids"), ids);
     }
 
-    /// <summary>Five greedy tokens without an EOS stop, as the reference decodes them.</summary>
-    internal static int[] NextGreedy(LlavaNextModel m, AnyresFeatures image, PromptTokens prompt, int count,
-        global::AutoPrune.Pruning.IPruningPolicy? policy = null)
-    {
-        var pre = m.Prefill(image, prompt, policy, count);
-        var scratch = new LlamaDecoderLayer.Scratch(1, m.Config.Llava.Text);
-        var ids = new int[count];
-        var logits = pre.Logits;
-        for (int i = 0; i < count; i++)
-        {
-            ids[i] = Sampling.Argmax(logits);
-            if (i < count - 1) logits = m.Decoder.DecodeStep(ids[i], pre.Cache, pre.Positions, scratch);
-        }
-        return ids;
-    }
+    /// <summary>Greedy tokens without an EOS stop, as the reference decodes them.</summary>
+    internal static int[] NextGreedy(LlavaNextModel m, AnyresFeatures image, TokenizedPrompt prompt, int count,
+        global::AutoPrune.Pruning.IPruningPolicy? policy = null) =>
+        m.StartRun(prompt, [image.Features], policy, count).Generate(count, l => Sampling.Argmax(l), eosId: -1);
 }

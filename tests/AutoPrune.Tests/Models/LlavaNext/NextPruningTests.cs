@@ -15,10 +15,10 @@ public sealed class NextPruningTests(NextModelFixture fx) : IClassFixture<NextMo
     public static IEnumerable<object[]> Baselines() =>
         [["fastv"], ["pdrop"], ["sparsevlm"], ["fastervlm"], ["visionzip"], ["divprune"], ["random"], ["uniform"]];
 
-    private (AnyresFeatures Image, global::AutoPrune.Models.PromptTokens Prompt) Input(string name = "case2")
+    private (AnyresFeatures Image, global::AutoPrune.Models.TokenizedPrompt Prompt) Input(string name = "case2")
     {
         var g = new NextGolden(name);
-        return (fx.Model.EncodeImage(ImageLoader.Load(g.ImagePath)), fx.Model.Tokenize(g["question"].GetString()!));
+        return (fx.Model.EncodeAnyres(ImageLoader.Load(g.ImagePath)), fx.Model.Tokenize(g["question"].GetString()!));
     }
 
     private static IPruningPolicy Create(string name, double budget) => PolicyFactory.Create(name, new PolicyOptions { Budget = budget });
@@ -80,7 +80,7 @@ public sealed class NextPruningTests(NextModelFixture fx) : IClassFixture<NextMo
     public void SpatialPackingRunsThroughTheDecoder()
     {
         var g = new NextGolden("case0");
-        var image = fx.Spatial.EncodeImage(ImageLoader.Load(g.ImagePath));
+        var image = fx.Spatial.EncodeAnyres(ImageLoader.Load(g.ImagePath));
         var pre = fx.Spatial.Prefill(image, fx.Spatial.Tokenize(g["question"].GetString()!), Create("autoprune", 20));
         Assert.Equal(80, pre.Trace.VisualTokensIn);
         Assert.All(pre.Logits, v => Assert.True(float.IsFinite(v)));
@@ -99,12 +99,12 @@ public sealed class NextContextTests : TempDirTest
         File.WriteAllText(Path.Combine(Dir, "config.json"), cfg.ToJsonString());
         using var m = LlavaNextModel.Load(Dir);
         var g = new NextGolden("case2"); // 88 image tokens
-        var image = m.EncodeImage(ImageLoader.Load(g.ImagePath));
+        var image = m.EncodeAnyres(ImageLoader.Load(g.ImagePath));
         var e = Assert.Throws<InvalidPromptException>(() => m.Prefill(image, m.Tokenize("What is it?")));
         Assert.Contains("88 visual tokens", e.Message);
         Assert.Contains("context of 64", e.Message);
         // A small image still fits.
-        var small = m.EncodeImage(new RgbImage(2, 2, new byte[12]));
+        var small = m.EncodeAnyres(new RgbImage(2, 2, new byte[12]));
         Assert.True(small.Tokens < 40);
         Assert.NotNull(m.Prefill(small, m.Tokenize("What is it?"), reserveForDecode: 4));
     }
