@@ -35,7 +35,7 @@ public static class AskCommand
             if (string.IsNullOrWhiteSpace(q)) throw new InvalidPromptException("the question is empty");
             var pol = PolicyOptionsCli.Build(r, policy, budget, settings, positions);
             var sw = Stopwatch.StartNew();
-            using var m = LlavaModel.Load(r.GetValue(model) ?? Cli.DefaultModelDir(), r.GetValue(weights), r.GetValue(pad));
+            using var m = VisionLanguageModel.Load(r.GetValue(model) ?? Cli.DefaultModelDir(), r.GetValue(weights), r.GetValue(pad));
             double loadMs = sw.Elapsed.TotalMilliseconds;
             var answer = Generator.Ask(m, r.GetValue(image)!, q, new GenerationOptions
             {

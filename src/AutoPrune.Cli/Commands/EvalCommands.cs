@@ -58,7 +58,7 @@ public static class EvalCommands
             var (set, scorer) = d.Load(r);
             var polOptions = PolicyOptionsCli.BuildOptions(r, budget, settings, positions);
             var pol = PolicyFactory.Create(r.GetValue(policy)!, polOptions);
-            using var m = LlavaModel.Load(r.GetValue(model) ?? Cli.DefaultModelDir(), r.GetValue(weights));
+            using var m = VisionLanguageModel.Load(r.GetValue(model) ?? Cli.DefaultModelDir(), r.GetValue(weights));
             ModelAnswerer.CheckFeasible(m, pol);
             var outPath = r.GetValue(output)!;
             var predPath = r.GetValue(preds) ?? DefaultPredictions(outPath);
@@ -112,7 +112,7 @@ public static class EvalCommands
             foreach (var p in policyNames) if (!PolicyFactory.Names.Contains(p, StringComparer.OrdinalIgnoreCase))
                 throw new PruningOptionException($"unknown policy '{p}' (available: {string.Join(", ", PolicyFactory.Names)})");
             var extra = PolicyOptionsCli.ParseSettings(r.GetValue(settings));
-            using var m = LlavaModel.Load(r.GetValue(model) ?? Cli.DefaultModelDir(), r.GetValue(weights));
+            using var m = VisionLanguageModel.Load(r.GetValue(model) ?? Cli.DefaultModelDir(), r.GetValue(weights));
             var err = r.InvocationConfiguration.Error;
             int? maxNew = r.GetValue(d.MaxNew);
             var predictionFiles = new Dictionary<EvalResult, string>(ReferenceEqualityComparer.Instance);
@@ -181,7 +181,7 @@ public static class EvalCommands
         return list;
     }
 
-    private static EvalRunSettings RunSettings(LlavaModel m, string? weights, IPruningPolicy pol, double? budget,
+    private static EvalRunSettings RunSettings(IVisionLanguageModel m, string? weights, IPruningPolicy pol, double? budget,
         IReadOnlyDictionary<string, string> settings, string? positions, string scorer, string benchmark, string? shard, int? maxNew)
     {
         // Everything that changes predictions goes into the run's meta, so a resume with other settings is refused.
