@@ -86,9 +86,21 @@ public sealed class InvalidPromptException : AutoPruneException
 }
 
 /// <summary>A pruning policy or budget option is out of range or infeasible.</summary>
-public sealed class PruningOptionException : AutoPruneException
+public class PruningOptionException : AutoPruneException
 {
     public PruningOptionException(string message) : base(message) { }
+}
+
+/// <summary>A budget below the lowest mean the policy can reach on this model (the lowest feasible value is given).</summary>
+public sealed class InfeasibleBudgetException : PruningOptionException
+{
+    public double Budget { get; }
+    public double LowestFeasible { get; }
+    public InfeasibleBudgetException(string message, double budget, double lowestFeasible) : base(message)
+    {
+        Budget = budget;
+        LowestFeasible = lowestFeasible;
+    }
 }
 
 /// <summary>A GGUF file is truncated or malformed, or uses a tensor type the engine cannot run.</summary>

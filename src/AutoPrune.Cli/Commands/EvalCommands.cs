@@ -16,9 +16,10 @@ public static class EvalCommands
         public readonly Option<string?> Questions = new("--questions") { Description = "questions .jsonl (question_id, image, text, category?)", HelpName = "FILE" };
         public readonly Option<string?> Answers = new("--answers") { Description = "answers .jsonl (question_id, answer)", HelpName = "FILE" };
         public readonly Option<string?> Images = new("--images") { Description = "image folder", HelpName = "DIR" };
-        public readonly Option<string?> Scorer = new("--scorer") { Description = $"scorer: {string.Join(", ", Scorers.Names)} (default: from the file name, else exact)" };
-        public readonly Option<int?> Limit = new("--limit") { Description = "only the first N questions", HelpName = "N" };
-        public readonly Option<int?> MaxNew = new("--max-new-tokens") { Description = "answer length limit (default: the model's generation_config.json)", HelpName = "N" };
+        public readonly Option<string?> Scorer = new Option<string?>("--scorer") { Description = $"scorer: {string.Join(", ", Scorers.Names)} (default: from the file name, else exact)", HelpName = "NAME" }
+            .Validate(n => n is null || Scorers.Names.Contains(n, StringComparer.OrdinalIgnoreCase), $"one of {string.Join(", ", Scorers.Names)}");
+        public readonly Option<int?> Limit = new Option<int?>("--limit") { Description = "only the first N questions", HelpName = "N" }.Validate(n => n is null or >= 1, "at least 1");
+        public readonly Option<int?> MaxNew = Cli.MaxNewTokensOption();
 
         public void AddTo(Command c) { c.Add(Data); c.Add(Questions); c.Add(Answers); c.Add(Images); c.Add(Scorer); c.Add(Limit); c.Add(MaxNew); }
 
@@ -33,7 +34,7 @@ public static class EvalCommands
                 a ??= File.Exists(defaultAnswers) ? defaultAnswers : null;
                 img ??= Path.Combine(data, "images");
             }
-            if (q == null) throw new EvalSettingsException("give --data DIR or --questions FILE (with --images DIR)");
+            if (q == null) throw new UsageException("give --data DIR or --questions FILE (with --images DIR)");
             img ??= Path.GetDirectoryName(Path.GetFullPath(q))!;
             var set = BenchmarkSet.Load(q, a, img, data != null ? Path.GetFileName(Path.GetFullPath(data).TrimEnd('/')) : null);
             var scorer = r.GetValue(Scorer) ?? Scorers.Default(q).Name;
@@ -46,23 +47,24 @@ public static class EvalCommands
         var d = new DataOptions();
         var model = Cli.ModelOption();
         var weights = Cli.WeightsOption();
-        var (policy, budget, settings, positions) = PolicyOptionsCli.Create();
-        var output = new Option<string>("--output", "-o") { Description = "summary JSON file", DefaultValueFactory = _ => "result.json", HelpName = "FILE" };
+        var pruning = new PolicyOptionsCli();
+        var output = new Option<string>("--output", "-o") { Description = "summary JSON file to write", DefaultValueFactory = _ => "result.json", HelpName = "FILE" };
         var preds = new Option<string?>("--predictions") { Description = "per-question JSON lines (default: <output>.predictions.jsonl); re-running resumes it", HelpName = "FILE" };
-        var shard = new Option<string?>("--shard") { Description = "run shard i of N (i/N, 0-based); join with `autoprune merge`", HelpName = "i/N" };
-        var cmd = new Command("eval", "Answer a benchmark's questions and score them (resumable, shardable)") { model, weights, policy, budget, settings, positions, output, preds, shard };
-        foreach (var f in PolicyOptionsCli.SettingFlags()) cmd.Options.Add(f);
+        var shard = new Option<string?>("--shard") { Description = "run shard i of N (i/N, 0-based); join with `autoprune merge`", HelpName = "i/N" }
+            .Validate(v => v is null || IsShard(v), "i/N with whole numbers and 0 <= i < N, e.g. 0/4");
+        var cmd = new Command("eval", "Answer a benchmark's questions and score them (resumable, shardable)") { model, weights, output, preds, shard };
+        pruning.AddTo(cmd);
         d.AddTo(cmd);
         cmd.SetAction((r, ct) =>
         {
+            var pol = pruning.Create(r);
             var (set, scorer) = d.Load(r);
-            var polOptions = PolicyOptionsCli.BuildOptions(r, budget, settings, positions);
-            var pol = PolicyFactory.Create(r.GetValue(policy)!, polOptions);
-            using var m = VisionLanguageModel.Load(r.GetValue(model) ?? Cli.DefaultModelDir(), r.GetValue(weights));
+            using var m = VisionLanguageModel.Load(Cli.ModelDir(r.GetValue(model)), r.GetValue(weights));
             ModelAnswerer.CheckFeasible(m, pol);
             var outPath = r.GetValue(output)!;
             var predPath = r.GetValue(preds) ?? DefaultPredictions(outPath);
-            var runSettings = RunSettings(m, r.GetValue(weights), pol, r.GetValue(budget), polOptions.Settings, r.GetValue(positions), scorer, set.Name, r.GetValue(shard), r.GetValue(d.MaxNew));
+            var polOptions = pruning.Options(r, r.GetValue(pruning.Budget));
+            var runSettings = RunSettings(m, r.GetValue(weights), pol, polOptions.Budget, polOptions.Settings, r.GetValue(pruning.Positions), scorer, set.Name, r.GetValue(shard), r.GetValue(d.MaxNew));
             var err = r.InvocationConfiguration.Error;
             var result = EvalProgressDisplay.Run($"{set.Name} {pol.Name}", err, progress =>
                 EvalRunner.Run(set, runSettings, predPath, ModelAnswerer.Create(m, pol, r.GetValue(d.MaxNew)),
@@ -74,10 +76,16 @@ public static class EvalCommands
         return cmd;
     }
 
+    private static bool IsShard(string text)
+    {
+        try { ShardSpec.Parse(text); return true; }
+        catch (EvalSettingsException) { return false; }
+    }
+
     public static Command Merge()
     {
-        var inputs = new Argument<string[]>("predictions") { Description = "shard prediction files (.predictions.jsonl)", Arity = ArgumentArity.OneOrMore };
-        var output = new Option<string>("--output", "-o") { Description = "summary JSON of the merged run", DefaultValueFactory = _ => "result.json", HelpName = "FILE" };
+        var inputs = Cli.RejectUnknownOptions(new Argument<string[]>("predictions") { Description = "shard prediction files (.predictions.jsonl)", Arity = ArgumentArity.OneOrMore });
+        var output = new Option<string>("--output", "-o") { Description = "summary JSON file of the merged run (predictions beside it)", DefaultValueFactory = _ => "result.json", HelpName = "FILE" };
         var cmd = new Command("merge", "Join the prediction files of `eval --shard i/N` runs into one result") { inputs, output };
         cmd.SetAction(r =>
         {
@@ -96,33 +104,59 @@ public static class EvalCommands
         var d = new DataOptions();
         var model = Cli.ModelOption();
         var weights = Cli.WeightsOption();
-        var policies = new Option<string>("--policies") { Description = "comma-separated policies (the unpruned model always runs once)", DefaultValueFactory = _ => "autoprune" };
-        var budgets = new Option<string>("--budgets") { Description = "comma-separated budgets T (mean visual tokens per layer)", Required = true, HelpName = "T,T,..." };
-        var settings = new Option<string[]>("--set") { Description = "policy setting NAME=VALUE for every policy, repeatable", HelpName = "NAME=VALUE" };
-        var outDir = new Option<string>("--out") { Description = "output folder (per-run results and predictions, sweep.md, sweep.json)", DefaultValueFactory = _ => "sweep", HelpName = "DIR" };
-        var cmd = new Command("sweep", "Run policies x budgets on a benchmark and write the paper-style table (resumable)") { model, weights, policies, budgets, settings, outDir };
+        var policies = new Option<string>("--policies") { Description = "comma-separated policies (the unpruned model always runs once)", DefaultValueFactory = _ => "autoprune", HelpName = "NAME,NAME,..." };
+        var budgets = new Option<string>("--budgets") { Description = "comma-separated budgets T (mean visual tokens per decoder layer)", Required = true, HelpName = "T,T,..." };
+        var pruning = new PolicyOptionsCli(single: false);
+        var outDir = new Option<string>("--output", "-o") { Description = "output folder (per-run results and predictions, sweep.md, sweep.json, plots)", DefaultValueFactory = _ => "sweep", HelpName = "DIR" };
+        var timingQuestions = new Option<int>("--timing-questions")
+        {
+            Description = "questions of the interleaved prefill timing behind the speedup column (0: no timing, no speedups)",
+            DefaultValueFactory = _ => 32, HelpName = "N",
+        }.Validate(n => n >= 0, "0 or more");
+        var timingReps = new Option<int>("--timing-reps") { Description = "repetitions of the timing over those questions", DefaultValueFactory = _ => 1, HelpName = "N" }
+            .Validate(n => n >= 1, "at least 1");
+        var cmd = new Command("sweep", "Run policies x budgets on a benchmark and write the paper-style table (resumable)") { model, weights, policies, budgets, outDir, timingQuestions, timingReps };
+        pruning.AddTo(cmd);
         d.AddTo(cmd);
         cmd.SetAction((r, ct) =>
         {
-            var (set, scorer) = d.Load(r);
-            var dir = r.GetValue(outDir)!;
-            Directory.CreateDirectory(dir);
+            // Everything the command line can get wrong is checked before the model loads.
             var budgetList = ParseBudgets(r.GetValue(budgets)!);
             var policyNames = r.GetValue(policies)!.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
+            if (policyNames.Length == 0) throw new UsageException("--policies is empty");
             foreach (var p in policyNames) if (!PolicyFactory.Names.Contains(p, StringComparer.OrdinalIgnoreCase))
-                throw new PruningOptionException($"unknown policy '{p}' (available: {string.Join(", ", PolicyFactory.Names)})");
-            var extra = PolicyOptionsCli.ParseSettings(r.GetValue(settings));
-            using var m = VisionLanguageModel.Load(r.GetValue(model) ?? Cli.DefaultModelDir(), r.GetValue(weights));
+                throw new UsageException($"--policies: unknown policy '{p}' (available: {string.Join(", ", PolicyFactory.Names)})");
+            var configs = new List<(string Name, double Budget, IPruningPolicy Policy)>();
+            foreach (var name in policyNames.Where(p => !p.Equals("none", StringComparison.OrdinalIgnoreCase)).Distinct(StringComparer.OrdinalIgnoreCase))
+                foreach (var b in budgetList)
+                    configs.Add((name, b, PolicyFactory.Create(name, pruning.Options(r, b))));   // a bad setting fails here
+            var (set, scorer) = d.Load(r);
+            var dir = r.GetValue(outDir)!;
+            using var m = VisionLanguageModel.Load(Cli.ModelDir(r.GetValue(model)), r.GetValue(weights));
             var err = r.InvocationConfiguration.Error;
+            var skipped = new List<string>();
+            configs = configs.Where(c =>
+            {
+                try { ModelAnswerer.CheckFeasible(m, c.Policy); return true; }
+                catch (InfeasibleBudgetException e)
+                {
+                    skipped.Add($"{c.Name}@{Fmt(c.Budget)}: {e.Message}");
+                    err.WriteLine($"skipping {c.Name}@{Fmt(c.Budget)}: {e.Message}");
+                    return false;
+                }
+            }).ToList();
+            Directory.CreateDirectory(dir);
             int? maxNew = r.GetValue(d.MaxNew);
+            var settings = pruning.Options(r, null).Settings;
+            var positions = r.GetValue(pruning.Positions);
             var predictionFiles = new Dictionary<EvalResult, string>(ReferenceEqualityComparer.Instance);
 
-            EvalResult RunOne(string name, double? budget)
+            EvalResult RunOne(string name, double? budget, IPruningPolicy pol)
             {
-                var pol = PolicyFactory.Create(name, new PolicyOptions { Budget = budget, Settings = extra });
-                string label = budget is null ? name : $"{name}_{budget.Value.ToString(CultureInfo.InvariantCulture)}";
+                string label = budget is null ? name : $"{name}_{Fmt(budget.Value)}";
                 var outPath = Path.Combine(dir, label + ".json");
-                var rs = RunSettings(m, r.GetValue(weights), pol, budget, extra, null, scorer, set.Name, null, maxNew);
+                var rs = RunSettings(m, r.GetValue(weights), pol, budget, budget is null ? new Dictionary<string, string>() : settings,
+                    budget is null ? null : positions, scorer, set.Name, null, maxNew);
                 var res = EvalProgressDisplay.Run($"{set.Name} {label}", err, progress =>
                     EvalRunner.Run(set, rs, DefaultPredictions(outPath), ModelAnswerer.Create(m, pol, maxNew),
                         new EvalRunOptions { Limit = r.GetValue(d.Limit), Progress = progress }, ct));
@@ -131,25 +165,32 @@ public static class EvalCommands
                 return res;
             }
 
-            var baseline = RunOne("none", null);
-            var pruned = new List<EvalResult>();
-            var skipped = new List<string>();
-            foreach (var name in policyNames)
-            {
-                if (name.Equals("none", StringComparison.OrdinalIgnoreCase)) continue;
-                foreach (var b in budgetList)
-                {
-                    try { ModelAnswerer.CheckFeasible(m, PolicyFactory.Create(name, new PolicyOptions { Budget = b, Settings = extra })); }
-                    catch (PruningOptionException e)
-                    {
-                        skipped.Add($"{name}@{b.ToString(CultureInfo.InvariantCulture)}: {e.Message}");
-                        err.WriteLine($"skipping {name}@{b.ToString(CultureInfo.InvariantCulture)}: {e.Message}");
-                        continue;
-                    }
-                    pruned.Add(RunOne(name, b));
-                }
-            }
+            var none = new NoPruning();
+            var baseline = RunOne("none", null, none);
+            var pruned = configs.Select(c => RunOne(c.Name, c.Budget, c.Policy)).ToList();
             var report = SweepReport.Build(baseline, pruned);
+
+            int nTiming = Math.Min(r.GetValue(timingQuestions), baseline.N);
+            if (nTiming > 0)
+            {
+                // Accuracy runs above are resumable and ordered; their own times are not comparable. Time here, fairly.
+                var questions = EvalRunner.Select(set.Questions, r.GetValue(d.Limit), null).Take(nTiming).ToList();
+                var policiesTimed = new List<IPruningPolicy> { none };
+                policiesTimed.AddRange(configs.Select(c => c.Policy));
+                var timings = EvalProgressDisplay.Run($"{set.Name} timing ({policiesTimed.Count} configurations interleaved)", err, progress =>
+                {
+                    var clock = System.Diagnostics.Stopwatch.StartNew();
+                    return SweepTiming.Measure(policiesTimed.Count, questions, r.GetValue(timingReps),
+                        (c, q) => Generator.Ask(m, q.ImagePath, q.Text, new GenerationOptions { Policy = policiesTimed[c], MaxNewTokens = 1 }).PrefillMs,
+                        ct, (done, total) =>
+                        {
+                            double rate = done / Math.Max(clock.Elapsed.TotalSeconds, 1e-9);
+                            progress.Report(new EvalProgress(done, total, 0, rate, TimeSpan.FromSeconds((total - done) / rate), null));
+                        });
+                });
+                report = report.WithTimings([baseline, .. pruned], timings);
+            }
+
             var md = report.ToMarkdown();
             if (skipped.Count > 0) md += "\nNot run (infeasible):\n" + string.Concat(skipped.Select(s => $"- {s}\n"));
             File.WriteAllText(Path.Combine(dir, "sweep.md"), md);
@@ -165,6 +206,8 @@ public static class EvalCommands
         return cmd;
     }
 
+    private static string Fmt(double v) => v.ToString(CultureInfo.InvariantCulture);
+
     internal static string DefaultPredictions(string outputPath) =>
         Path.Combine(Path.GetDirectoryName(Path.GetFullPath(outputPath))!, Path.GetFileNameWithoutExtension(outputPath) + ".predictions.jsonl");
 
@@ -174,10 +217,10 @@ public static class EvalCommands
         foreach (var s in text.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries))
         {
             if (!double.TryParse(s, NumberStyles.Float, CultureInfo.InvariantCulture, out var b) || b <= 0)
-                throw new PruningOptionException($"--budgets: '{s}' is not a positive number");
+                throw new UsageException($"--budgets '{s}' is not a positive number");
             list.Add(b);
         }
-        if (list.Count == 0) throw new PruningOptionException("--budgets is empty");
+        if (list.Count == 0) throw new UsageException("--budgets is empty");
         return list;
     }
 

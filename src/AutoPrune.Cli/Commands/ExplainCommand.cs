@@ -16,22 +16,22 @@ public static class ExplainCommand
 
     public static Command Create()
     {
-        var image = new Option<string>("--image", "-i") { Description = "image file (PNG, JPEG, BMP, GIF, TGA)", Required = true, HelpName = "FILE" };
-        var question = new Option<string>("--question", "-q") { Description = "the question about the image", Required = true, HelpName = "Q" };
-        var compare = new Option<string?>("--compare-question") { Description = "a second (e.g. harder) question on the same image, drawn beside the first", HelpName = "Q2" };
-        var outDir = new Option<string>("--out", "-o") { Description = "output folder for pruning.png, tokens_per_layer.png, retention_curve.png, trace.json", Required = true, HelpName = "DIR" };
-        var layers = new Option<string?>("--layers") { Description = "decoder layers to draw, e.g. 0,1,4,7 (default: all of an 8-layer model, else 0,1,2,L/2,L-1)", HelpName = "L,L,..." };
+        var image = Cli.ImageOption();
+        var question = Cli.QuestionArgument();
+        var compare = new Option<string?>("--compare-question") { Description = "a second (e.g. harder) question on the same image, drawn beside the first", HelpName = "QUESTION" };
+        var outDir = new Option<string>("--output", "-o") { Description = "output folder for pruning.png, tokens_per_layer.png, retention_curve.png, trace.json", Required = true, HelpName = "DIR" };
+        var layers = new Option<string?>("--draw-layers") { Description = "decoder layers to draw, e.g. 0,1,4,7 (default: all of an 8-layer model, else 0,1,2,L/2,L-1)", HelpName = "L,L,..." };
         var model = Cli.ModelOption();
         var weights = Cli.WeightsOption();
-        var maxNew = new Option<int?>("--max-new-tokens") { Description = "answer length limit (default: the model's generation_config.json)", HelpName = "N" };
-        var pad = new Option<bool>("--pad-to-square") { Description = "pad the image to a square with the mean color first (original LLaVA)" };
-        var (policy, budget, settings, positions) = PolicyOptionsCli.Create();
+        var maxNew = Cli.MaxNewTokensOption();
+        var pad = Cli.PadToSquareOption();
+        var pruning = new PolicyOptionsCli();
 
         var cmd = new Command("explain", "Answer a question and draw which image regions each decoder layer kept")
         {
-            image, question, compare, policy, budget, settings, positions, outDir, layers, model, weights, maxNew, pad,
+            question, image, compare, outDir, layers, model, weights, maxNew, pad,
         };
-        foreach (var f in PolicyOptionsCli.SettingFlags()) cmd.Options.Add(f);
+        pruning.AddTo(cmd);
         cmd.SetAction(r =>
         {
             var questions = new List<string> { r.GetValue(question)! };
@@ -39,8 +39,8 @@ public static class ExplainCommand
             foreach (var q in questions)
                 if (string.IsNullOrWhiteSpace(q)) throw new InvalidPromptException("the question is empty");
             // Fail on bad policy options before loading anything.
-            PolicyOptionsCli.Build(r, policy, budget, settings, positions);
-            using var m = VisionLanguageModel.Load(r.GetValue(model) ?? Cli.DefaultModelDir(), r.GetValue(weights), r.GetValue(pad));
+            pruning.Create(r);
+            using var m = VisionLanguageModel.Load(Cli.ModelDir(r.GetValue(model)), r.GetValue(weights), r.GetValue(pad));
             int numLayers = m.LanguageModel.Config.NumHiddenLayers;
             var layerList = ParseLayers(r.GetValue(layers), numLayers);
             var imagePath = r.GetValue(image)!;
@@ -52,7 +52,7 @@ public static class ExplainCommand
             {
                 var prompt = m.Tokenize(q);
                 // A fresh policy per question: nothing carries over between prefills.
-                var pol = PolicyOptionsCli.Build(r, policy, budget, settings, positions);
+                var pol = pruning.Create(r);
                 answers.Add(Generator.Generate(m, prompt, [features], new GenerationOptions { MaxNewTokens = r.GetValue(maxNew), Policy = pol }));
             }
 
@@ -60,7 +60,7 @@ public static class ExplainCommand
             Directory.CreateDirectory(dir);
             var runs = questions.Select((q, i) => new PruningRun($"Q{i + 1}: {q}  →  {answers[i].Text}", answers[i].Trace)).ToList();
             var t0 = answers[0].Trace;
-            double? b = r.GetValue(budget) ?? t0.Budget;
+            double? b = r.GetValue(pruning.Budget) ?? t0.Budget;
             string budgetText = b is double bv ? $" @ T={bv.ToString(CultureInfo.InvariantCulture)}" : "";
             string title = $"{t0.Policy}{budgetText} on {Path.GetFileName(imagePath)} ({tokensText}, {numLayers} layers)";
 
@@ -86,7 +86,7 @@ public static class ExplainCommand
                 o.WriteLine($"Q{i + 1}: {questions[i]}");
                 o.WriteLine($"A{i + 1}: {answers[i].Text}");
                 o.WriteLine($"    visual tokens per layer {string.Join(" ", t.VisualTokensPerLayer)} | mean {t.MeanVisualTokens.ToString("F1", CultureInfo.InvariantCulture)} | " +
-                            $"FLOPs -{t.FlopsReduction.ToString("F1", CultureInfo.InvariantCulture)}%" + (TraceKeys.Summary(t) is { Length: > 0 } s ? " | " + s : ""));
+                            $"FLOPs -{t.FlopsReduction.ToString("F1", CultureInfo.InvariantCulture)}%" + (TraceSummary.Line(t) is { Length: > 0 } s ? " | " + s : ""));
             }
             if (!hasCurve) o.WriteLine($"no {RetentionFile}: policy '{t0.Policy}' recorded no retention curve");
             o.WriteLine("wrote:");
@@ -124,10 +124,10 @@ public static class ExplainCommand
         foreach (var s in text.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries))
         {
             if (!int.TryParse(s, NumberStyles.Integer, CultureInfo.InvariantCulture, out var l) || l < 0 || l >= numLayers)
-                throw new PruningOptionException($"--layers: '{s}' is not a decoder layer (0..{numLayers - 1})");
+                throw new UsageException($"--draw-layers '{s}' is not a decoder layer (0..{numLayers - 1})");
             list.Add(l);
         }
-        if (list.Count == 0) throw new PruningOptionException("--layers is empty");
+        if (list.Count == 0) throw new UsageException("--draw-layers is empty");
         return list.Distinct().Order().ToArray();
     }
 

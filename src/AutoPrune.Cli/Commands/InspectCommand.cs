@@ -16,7 +16,7 @@ public static class InspectCommand
         var cmd = new Command("inspect", "Show a model's architecture, parameter count, dtypes, tensors and files") { model, weights, json };
         cmd.SetAction(r =>
         {
-            var dir = ModelFolder.Resolve(r.GetValue(model) ?? Cli.DefaultModelDir());
+            var dir = ModelFolder.Resolve(Cli.ModelDir(r.GetValue(model)));
             var cfgPath = Path.Combine(dir, ModelFolder.ConfigFileName);
             bool isNext = AutoPrune.Models.VisionLanguageModel.ModelType(dir) == "llava_next";
             var next = isNext ? LlavaNextConfig.Load(cfgPath) : null;

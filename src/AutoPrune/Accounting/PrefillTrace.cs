@@ -25,10 +25,10 @@ public sealed class PrefillTrace
     public double PrefillMs { get; set; }
     public double DecodeMs { get; set; }
     public double VisionMs { get; set; }
-    /// <summary>Policy measurements, e.g. mi0, mi1, k, scale, preselected.</summary>
-    public Dictionary<string, double> Values { get; } = new();
-    /// <summary>Policy curves, e.g. the retention schedule it planned per layer.</summary>
-    public Dictionary<string, double[]> Curves { get; } = new();
+    /// <summary>Policy measurements, e.g. mi0, mi1, k, scale, preselected (labelled ones are shown in summaries).</summary>
+    public TraceValues Values { get; } = new();
+    /// <summary>Policy curves, e.g. the retention schedule it planned per layer, typed by what they hold.</summary>
+    public TraceCurves Curves { get; } = new();
     public List<string> Notes { get; } = new();
 
     /// <summary>Mean over all decoder layers (layer 0 included) of the visual tokens processed (all images together).</summary>
@@ -69,8 +69,8 @@ public static class TraceJson
             ["prefill_ms"] = Math.Round(t.PrefillMs, 3),
             ["decode_ms"] = Math.Round(t.DecodeMs, 3),
         };
-        foreach (var (k, v) in t.Values) o[k] = v;
-        foreach (var (k, v) in t.Curves) o[k] = v;
+        foreach (var v in t.Values) o[v.Key] = v.Value;
+        foreach (var c in t.Curves) o[c.Key] = c.Values;
         if (t.Notes.Count > 0) o["notes"] = t.Notes;
         return o;
     }

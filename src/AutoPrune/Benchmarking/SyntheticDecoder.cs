@@ -33,7 +33,7 @@ public sealed class SyntheticDecoder : IDisposable
 
     public static SyntheticDecoder Create(string shape, LlamaConfig text, int visualTokens, int visionHidden, int? layers, DType dtype, int seed = 1)
     {
-        if (layers is < 1) throw new ArgumentOutOfRangeException(nameof(layers), "--layers must be at least 1");
+        if (layers is < 1) throw new ArgumentOutOfRangeException(nameof(layers), "a decoder needs at least one layer");
         var c = text with { NumHiddenLayers = layers ?? text.NumHiddenLayers };
         int d = c.HiddenSize, m = c.IntermediateSize, qd = c.NumAttentionHeads * c.HeadDim, kvd = c.NumKeyValueHeads * c.HeadDim;
         var owners = new List<IDisposable>();

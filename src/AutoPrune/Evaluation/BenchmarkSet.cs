@@ -60,7 +60,7 @@ public sealed class BenchmarkSet
         var lineOf = new Dictionary<string, int>(StringComparer.Ordinal);
         foreach (var (line, root) in ReadJsonLines(qPath))
         {
-            var id = ReadId(root, qPath, line);
+            var id = ReadId(root, qPath, line, out var idIsNumber);
             var image = ReadString(root, "image", qPath, line, required: true)!;
             var text = ReadString(root, "text", qPath, line, required: true)!;
             var category = ReadString(root, "category", qPath, line, required: false);
@@ -70,7 +70,7 @@ public sealed class BenchmarkSet
             if (!File.Exists(imagePath))
                 throw new BenchmarkFormatException(qPath, line, $"image '{image}' of question {id} not found at {imagePath}");
             lineOf[id] = line;
-            questions.Add(new EvalQuestion(id, imagePath, text, category, questions.Count) { Image = image });
+            questions.Add(new EvalQuestion(id, imagePath, text, category, questions.Count) { Image = image, IdIsNumber = idIsNumber });
         }
         if (questions.Count == 0)
             throw new BenchmarkFormatException(qPath, null, "no questions");
@@ -125,10 +125,14 @@ public sealed class BenchmarkSet
     }
 
     /// <summary>question_id as text: numbers keep their raw JSON text ("0"), strings their value.</summary>
-    internal static string ReadId(JsonElement root, string path, int line)
+    internal static string ReadId(JsonElement root, string path, int line) => ReadId(root, path, line, out _);
+
+    /// <param name="isNumber">Whether the file wrote the id as a JSON number, so outputs can write it back the same way.</param>
+    internal static string ReadId(JsonElement root, string path, int line, out bool isNumber)
     {
         if (!root.TryGetProperty("question_id", out var v))
             throw new BenchmarkFormatException(path, line, "missing field 'question_id'");
+        isNumber = v.ValueKind == JsonValueKind.Number;
         var id = v.ValueKind switch
         {
             JsonValueKind.Number => v.GetRawText(),

@@ -18,7 +18,7 @@ public static class EvalRunner
     /// <summary>The questions a run with these settings covers, in file order.</summary>
     public static IReadOnlyList<EvalQuestion> Select(IReadOnlyList<EvalQuestion> questions, int? limit, ShardSpec? shard)
     {
-        if (limit is < 1) throw new EvalSettingsException($"--limit {limit}: must be at least 1");
+        if (limit is < 1) throw new EvalSettingsException($"a question limit of {limit} selects nothing; it must be at least 1");
         shard?.Validate();
         // Position k in the limited list decides the shard, so shards are disjoint and cover the list.
         var limited = questions.Take(limit ?? int.MaxValue);
@@ -91,7 +91,7 @@ public static class EvalRunner
                 var refs = set.Answers?[q.QuestionId];
                 var record = new PredictionRecord(q.QuestionId, q.Index, a.Prediction, refs,
                     refs is null ? null : scorer.Score(a.Prediction, refs), q.Category, q.Image,
-                    a.VisualTokensPerLayer, a.MeanVisualTokens, a.Flops, a.FlopsUnpruned, a.PrefillMs, a.DecodeMs);
+                    a.VisualTokensPerLayer, a.MeanVisualTokens, a.Flops, a.FlopsUnpruned, a.PrefillMs, a.DecodeMs) { IdIsNumber = q.IdIsNumber };
                 // One write per record, then flush to disk: a crash leaves at most one partial last line.
                 stream.Write(System.Text.Encoding.UTF8.GetBytes(PredictionsFile.Format(record, scorer.IsBinary) + "\n"));
                 stream.Flush(flushToDisk: true);

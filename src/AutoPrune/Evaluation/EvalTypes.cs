@@ -8,6 +8,8 @@ public sealed record EvalQuestion(string QuestionId, string ImagePath, string Te
 {
     /// <summary>The image name as written in the questions file (MME groups question pairs by it).</summary>
     public string Image { get; init; } = Path.GetFileName(ImagePath);
+    /// <summary>The questions file wrote the id as a JSON number; outputs write it back as one.</summary>
+    public bool IdIsNumber { get; init; }
 }
 
 /// <summary>What the engine returns for one question. Budget numbers follow DESIGN.md §4.</summary>
@@ -34,7 +36,7 @@ public readonly record struct ShardSpec(int Index, int Count)
         if (parts.Length != 2
             || !int.TryParse(parts[0], System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out var i)
             || !int.TryParse(parts[1], System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out var n))
-            throw new EvalSettingsException($"--shard '{text}': expected i/N with integers, e.g. 0/4");
+            throw new EvalSettingsException($"shard '{text}' is not i/N with whole numbers, e.g. 0/4");
         var s = new ShardSpec(i, n);
         s.Validate();
         return s;
@@ -43,7 +45,7 @@ public readonly record struct ShardSpec(int Index, int Count)
     public void Validate()
     {
         if (Count < 1 || Index < 0 || Index >= Count)
-            throw new EvalSettingsException($"--shard {Index}/{Count}: need N >= 1 and 0 <= i < N");
+            throw new EvalSettingsException($"shard {Index}/{Count} does not exist: shards of N are 0/N to (N-1)/N");
     }
 
     public bool Contains(int questionIndex) => questionIndex % Count == Index;

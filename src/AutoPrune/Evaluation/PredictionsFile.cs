@@ -22,7 +22,11 @@ public sealed record PredictionRecord(
     double Flops,
     double FlopsUnpruned,
     double PrefillMs,
-    double DecodeMs);
+    double DecodeMs)
+{
+    /// <summary>The id is written as a JSON number, as in the questions file it came from.</summary>
+    public bool IdIsNumber { get; init; }
+}
 
 /// <summary>Reads and writes the JSON-lines predictions file.</summary>
 public static class PredictionsFile
@@ -34,7 +38,12 @@ public static class PredictionsFile
         using (var w = new Utf8JsonWriter(buf, EvalJson.LineWriter))
         {
             w.WriteStartObject();
-            w.WriteString("question_id", r.QuestionId);
+            if (r.IdIsNumber)
+            {
+                w.WritePropertyName("question_id");
+                w.WriteRawValue(r.QuestionId);   // the raw number text of the input, validated as JSON when read
+            }
+            else w.WriteString("question_id", r.QuestionId);
             w.WriteNumber("index", r.Index);
             w.WriteString("prediction", r.Prediction);
             w.WritePropertyName("answer");
@@ -161,7 +170,7 @@ public static class PredictionsFile
         }
         double Num(string name) => Get(name, JsonValueKind.Number).GetDouble();
 
-        var id = BenchmarkSet.ReadId(o, path, line);
+        var id = BenchmarkSet.ReadId(o, path, line, out var idIsNumber);
         var index = Get("index", JsonValueKind.Number);
         if (!index.TryGetInt32(out var idx) || idx < 0)
             throw new BenchmarkFormatException(path, line, "'index' must be a non-negative integer");
@@ -188,6 +197,6 @@ public static class PredictionsFile
         }
         return new PredictionRecord(id, idx, prediction, answers, score,
             cat.ValueKind == JsonValueKind.String ? cat.GetString() : null, image, tokens,
-            Num("mean_visual_tokens"), Num("flops"), Num("flops_unpruned"), Num("prefill_ms"), Num("decode_ms"));
+            Num("mean_visual_tokens"), Num("flops"), Num("flops_unpruned"), Num("prefill_ms"), Num("decode_ms")) { IdIsNumber = idIsNumber };
     }
 }

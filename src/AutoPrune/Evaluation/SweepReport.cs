@@ -18,8 +18,11 @@ public sealed record SweepRow
     public Dictionary<string, double> ByCategory { get; init; } = new();
     public double MeanVisualTokens { get; init; }
     public double FlopsReduction { get; init; }
-    /// <summary>Unpruned prefill_ms_mean / this prefill_ms_mean (measured, not derived from FLOPs).</summary>
+    /// <summary>Measured, not derived from FLOPs: the interleaved timing's median speedup when the sweep ran one
+    /// (<see cref="SweepReport.WithTimings"/>), else unpruned prefill_ms_mean / this prefill_ms_mean.</summary>
     public double? PrefillSpeedup { get; init; }
+    /// <summary>Median prefill ms of the interleaved timing, null without one.</summary>
+    public double? PrefillMsMedian { get; init; }
 
     public string Label => IsBaseline ? $"{Policy} (unpruned)" : Budget is null ? Policy : $"{Policy}@{Budget}";
 }
@@ -29,7 +32,27 @@ public sealed class SweepReport
 {
     public IReadOnlyList<SweepRow> Rows { get; }
 
-    private SweepReport(IReadOnlyList<SweepRow> rows) => Rows = rows;
+    /// <summary>How the speedups were measured, printed under the table; null: from each run's own mean prefill time.</summary>
+    public string? TimingNote { get; }
+
+    private SweepReport(IReadOnlyList<SweepRow> rows, string? timingNote = null) { Rows = rows; TimingNote = timingNote; }
+
+    /// <summary>
+    /// Replaces the speedups by those of an interleaved timing (<see cref="SweepTiming"/>); <paramref name="timed"/>[c] is
+    /// the result of configuration c (configuration 0 the unpruned one). Rows that were not timed get no speedup.
+    /// </summary>
+    public SweepReport WithTimings(IReadOnlyList<EvalResult> timed, SweepTimings t)
+    {
+        var index = new Dictionary<string, int>(StringComparer.Ordinal);
+        for (int c = 0; c < timed.Count; c++) index[Row(timed[c], timed[0], baseline: c == 0).Label] = c;
+        var rows = Rows.Select(r => index.TryGetValue(r.Label, out var c)
+            ? r with { PrefillSpeedup = t.Speedup[c], PrefillMsMedian = t.MedianMs[c] }
+            : r with { PrefillSpeedup = null, PrefillMsMedian = null }).ToList();
+        var note = $"Prefill speedup: median over {t.Questions} question(s) x {t.Repetitions} repetition(s) of the unpruned prefill time " +
+                   "divided by this row's on the same question, all configurations interleaved per question after an untimed warm-up pass " +
+                   "(wall clock, vision tower included).";
+        return new SweepReport(rows, note);
+    }
 
     public static SweepReport Build(EvalResult unpruned, IEnumerable<EvalResult> pruned) => Build([unpruned], pruned);
 
@@ -119,10 +142,11 @@ public sealed class SweepReport
                 sb.Append($"{F(r.MeanVisualTokens, 1)} | {Pct(r.FlopsReduction)} | {(r.PrefillSpeedup is double s ? F(s, 2) + "x" : "–")} |\n");
             }
         }
+        if (TimingNote != null) sb.Append('\n').Append(TimingNote).Append('\n');
         return sb.ToString();
     }
 
-    public string ToJson() => JsonSerializer.Serialize(new { rows = Rows }, EvalJson.Options);
+    public string ToJson() => JsonSerializer.Serialize(new { rows = Rows, timing = TimingNote }, EvalJson.Options);
 
     private static string F(double? v, int digits) => v is double d ? d.ToString("F" + digits, CultureInfo.InvariantCulture) : "–";
     private static string Pct(double? v) => v is double d ? F(d, 1) + "%" : "–";

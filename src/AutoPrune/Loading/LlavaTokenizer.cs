@@ -4,7 +4,7 @@ using Microsoft.ML.Tokenizers;
 namespace AutoPrune.Loading;
 
 /// <summary>
-/// The LLaMA SentencePiece tokenizer of a llava-hf model folder (tokenizer.model + tokenizer_config.json), with the
+/// The LLaMA SentencePiece tokenizer of a llava-hf model folder (tokenizer.model, or only tokenizer.json, + tokenizer_config.json), with the
 /// added tokens (&lt;image&gt;, &lt;pad&gt;, ...) taken from tokenizer_config.json "added_tokens_decoder".
 /// Prompts are split on added-token literals and each text chunk is encoded separately, as transformers' slow
 /// LlamaTokenizer does. <c>legacy</c> (default true, as transformers treats an absent flag) decides whether text
@@ -42,7 +42,10 @@ public sealed class LlavaTokenizer
     public static LlavaTokenizer FromFolder(string folder, bool? legacyOverride = null)
     {
         var modelPath = Path.Combine(folder, "tokenizer.model");
-        if (!File.Exists(modelPath)) throw new ModelLoadException($"tokenizer.model not found in {folder}");
+        var jsonPath = Path.Combine(folder, "tokenizer.json");
+        // Many newer llava-hf repos ship only the fast tokenizer's tokenizer.json; its BPE becomes the same SentencePiece model.
+        bool fromJson = !File.Exists(modelPath) && File.Exists(jsonPath);
+        if (!File.Exists(modelPath) && !fromJson) throw new ModelLoadException($"neither tokenizer.model nor tokenizer.json found in {folder}");
         var cfgPath = Path.Combine(folder, "tokenizer_config.json");
         if (!File.Exists(cfgPath)) throw new ModelLoadException($"tokenizer_config.json not found in {folder}");
 
@@ -68,13 +71,13 @@ public sealed class LlavaTokenizer
             LlamaTokenizer sp;
             try
             {
-                using var fs = File.OpenRead(modelPath);
+                using Stream fs = fromJson ? new MemoryStream(SentencePieceFromTokenizerJson.Convert(jsonPath)) : File.OpenRead(modelPath);
                 // Added tokens the SentencePiece model does not know (image, pad) must be given to it for Decode and id lookups.
                 sp = LlamaTokenizer.Create(fs, addBeginOfSentence: false, addEndOfSentence: false, specialTokens: added);
             }
             catch (Exception e) when (e is not ModelLoadException)
             {
-                throw new ModelLoadException($"{modelPath}: cannot load SentencePiece model: {AutoPruneException.Describe(e)}", e);
+                throw new ModelLoadException($"{(fromJson ? jsonPath : modelPath)}: cannot load SentencePiece model: {AutoPruneException.Describe(e)}", e);
             }
 
             int bos = TokenId(root, "bos_token", added, sp, sp.BeginningOfSentenceId, cfgPath);

@@ -35,11 +35,16 @@ public static class Generator
     public static Answer Ask(IVisionLanguageModel model, string imagePath, string question, GenerationOptions? options = null)
     {
         var prompt = model.Tokenize(question);          // validate the question before the image work
-        var image = ImageLoader.Load(imagePath);
+        return Generate(model, prompt, ImageLoader.Load(imagePath), imagePath, options);
+    }
+
+    /// <summary>A one-image prompt and its decoded image; <paramref name="source"/> names the image in errors.</summary>
+    public static Answer Generate(IVisionLanguageModel model, TokenizedPrompt prompt, RgbImage image, string source, GenerationOptions? options = null)
+    {
         var sw = Stopwatch.StartNew();
         ImageFeatures features;
         try { features = model.EncodeImage(image); }
-        catch (ImageLoadException e) { throw new ImageLoadException($"{imagePath}: {e.Message}", e); }
+        catch (ImageLoadException e) { throw new ImageLoadException($"{source}: {e.Message}", e); }
         return Generate(model, prompt, [features], options, sw.Elapsed.TotalMilliseconds);
     }
 

@@ -128,8 +128,8 @@ internal static class LayerSchedule
         if (budget > n0)
             throw new PruningOptionException($"{policy}: budget {Fmt(budget)} exceeds the {n0} visual tokens of the image");
         if (budget < lowest)
-            throw new PruningOptionException(
-                $"{policy}: budget {Fmt(budget)} mean visual tokens per layer is infeasible; the lowest feasible budget is {Fmt(lowest)} ({why})");
+            throw new InfeasibleBudgetException(
+                $"{policy}: budget {Fmt(budget)} mean visual tokens per layer is infeasible; the lowest feasible budget is {Fmt(lowest)} ({why})", budget, lowest);
     }
 
     /// <summary>

@@ -1,3 +1,5 @@
+using AutoPrune.Accounting;
+
 namespace AutoPrune.Pruning;
 
 /// <summary>
@@ -64,8 +66,8 @@ public sealed class PDrop : IPruningPolicy
             Fill(counts, n0, lambda);
         }
         setup.Trace.Values["pdrop.lambda"] = lambda;
-        setup.Trace.Curves["pdrop.stage_layers"] = Array.ConvertAll(starts, x => (double)x);
-        setup.Trace.Curves["pdrop.stage_counts"] = Array.ConvertAll(counts, x => (double)x);
+        setup.Trace.Curves.Set("pdrop.stage_layers", Array.ConvertAll(starts, x => (double)x), CurveKind.Other);
+        setup.Trace.Curves.Set("pdrop.stage_counts", Array.ConvertAll(counts, x => (double)x), CurveKind.Other);
         return new Run(starts, counts);
     }
 

@@ -39,6 +39,8 @@ public static class PolicyFactory
             throw new PruningOptionException($"unknown policy '{name}' (available: {string.Join(", ", Registry.Keys)})");
         if (options.Budget is { } b && (double.IsNaN(b) || b <= 0))
             throw new PruningOptionException($"budget must be a positive number of visual tokens, got {b}");
+        if (name.Equals("none", StringComparison.OrdinalIgnoreCase) && (options.Budget != null || options.Settings.Count > 0 || options.Positions != null))
+            throw new PruningOptionException("policy 'none' does not prune, so it takes no budget, settings or position mode; choose a pruning policy");
         return create(options);
     }
 }

@@ -1,4 +1,5 @@
 using System.Numerics.Tensors;
+using AutoPrune.Accounting;
 
 namespace AutoPrune.Pruning;
 
@@ -81,8 +82,8 @@ public sealed class SparseVlm : IPruningPolicy
         }
         else Fill(totals, n0, shape, 1);
         setup.Trace.Values["sparsevlm.table"] = Budgets576[table];
-        setup.Trace.Curves["sparsevlm.stage_layers"] = Array.ConvertAll(starts, x => (double)x);
-        setup.Trace.Curves["sparsevlm.stage_counts"] = Array.ConvertAll(totals, x => (double)x);
+        setup.Trace.Curves.Set("sparsevlm.stage_layers", Array.ConvertAll(starts, x => (double)x), CurveKind.Other);
+        setup.Trace.Curves.Set("sparsevlm.stage_counts", Array.ConvertAll(totals, x => (double)x), CurveKind.Other);
         return new Run(starts, totals, _budget != null);
     }
 

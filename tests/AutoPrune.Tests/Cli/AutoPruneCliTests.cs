@@ -58,7 +58,7 @@ public sealed class AutoPruneCliTests
     }
 
     [Theory]
-    [InlineData("--budget-mode", "strict", "--budget", "30", "lowest feasible mean is")]
+    [InlineData("--budget-mode", "strict", "--budget", "30", "lowest feasible budget is")]
     [InlineData("--mi-norm", "median", "--budget", "57", "mi-norm")]
     [InlineData("--k0", "-1", "--budget", "57", "k0")]
     public void BadFlagsAreOneLineErrors(string flag, string value, string flag2, string value2, string expected)

@@ -92,4 +92,17 @@ public sealed class CliTests
         Assert.Equal(0, code);
         foreach (var verb in new[] { "ask", "inspect" }) Assert.Contains(verb, stdout);
     }
+
+    [Fact]
+    public void SummaryLineCountsTokensIntoTheDecoderAndImageTime()
+    {
+        var (code, _, stderr) = Run("ask", "--image", Case(0), "Is there a yellow square?", "--model", TestPaths.TinyModel,
+            "--policy", "fastervlm", "--budget", "57", "--max-new-tokens", "2");
+        Assert.True(code == 0, stderr);
+        Assert.Contains("57 of 256 visual tokens", stderr);     // not "256 visual tokens" for a pre-decoder policy
+        Assert.Matches(@"\| image \d+\.\d ms \|", stderr);
+        (code, _, stderr) = Run("ask", "--image", Case(0), "Is there a yellow square?", "--model", TestPaths.TinyModel, "--max-new-tokens", "2");
+        Assert.True(code == 0, stderr);
+        Assert.Contains("+ 256 visual tokens)", stderr);
+    }
 }

@@ -64,7 +64,7 @@ public sealed class EvalCliTests
     {
         var dir = TestPaths.TempDir();
         var (code, stdout, stderr) = CliTests.Run("sweep", "--model", TestPaths.TinyModel, "--data", Mini, "--limit", "2",
-            "--policies", "none", "--budgets", "64", "--out", dir);
+            "--policies", "none", "--budgets", "64", "--output", dir);
         Assert.True(code == 0, stderr);
         Assert.True(File.Exists(Path.Combine(dir, "sweep.md")));
         Assert.True(File.Exists(Path.Combine(dir, "sweep.json")));
@@ -103,5 +103,53 @@ public sealed class EvalCliTests
         Assert.NotEqual(0, code);
         Assert.Single(stderr.Split('\n', StringSplitOptions.RemoveEmptyEntries));
         Assert.StartsWith("error: ", stderr);
+    }
+
+    [Fact]
+    public void QuestionIdsKeepTheirJsonTypeInPredictionsMergesAndSweeps()
+    {
+        var dir = TestPaths.TempDir();
+        try
+        {
+            // A copy of the mini set whose ids are strings ("0", "1", ...): outputs must keep them strings, while the
+            // original integer ids stay integers.
+            var strData = Path.Combine(dir, "str");
+            Directory.CreateDirectory(strData);
+            File.WriteAllLines(Path.Combine(strData, "questions.jsonl"), File.ReadAllLines(Path.Combine(Mini, "questions.jsonl"))
+                .Where(l => l.Length > 0).Select(l => System.Text.RegularExpressions.Regex.Replace(l, "\"question_id\": (\\d+)", "\"question_id\": \"$1\"")));
+            File.WriteAllLines(Path.Combine(strData, "answers.jsonl"), File.ReadAllLines(Path.Combine(Mini, "answers.jsonl"))
+                .Where(l => l.Length > 0).Select(l => System.Text.RegularExpressions.Regex.Replace(l, "\"question_id\": (\\d+)", "\"question_id\": \"$1\"")));
+            CopyDir(Path.Combine(Mini, "images"), Path.Combine(strData, "images"));
+
+            static JsonValueKind IdKind(string predictions) =>
+                JsonDocument.Parse(File.ReadLines(predictions).First()).RootElement.GetProperty("question_id").ValueKind;
+
+            foreach (var (data, kind) in new[] { (Mini, JsonValueKind.Number), (strData, JsonValueKind.String) })
+            {
+                var name = kind.ToString();
+                for (int i = 0; i < 2; i++)
+                {
+                    var (c, _, e) = CliTests.Run("eval", "--model", TestPaths.TinyModel, "--data", data, "--limit", "2", "--max-new-tokens", "2",
+                        "--shard", $"{i}/2", "--output", Path.Combine(dir, $"{name}{i}.json"));
+                    Assert.True(c == 0, e);
+                    Assert.Equal(kind, IdKind(Path.Combine(dir, $"{name}{i}.predictions.jsonl")));
+                }
+                var (code, _, stderr) = CliTests.Run("merge", Path.Combine(dir, $"{name}0.predictions.jsonl"), Path.Combine(dir, $"{name}1.predictions.jsonl"),
+                    "--output", Path.Combine(dir, $"{name}-merged.json"));
+                Assert.True(code == 0, stderr);
+                Assert.Equal(kind, IdKind(Path.Combine(dir, $"{name}-merged.predictions.jsonl")));
+            }
+            var (sc, _, se) = CliTests.Run("sweep", "--model", TestPaths.TinyModel, "--data", Mini, "--limit", "1", "--max-new-tokens", "2",
+                "--policies", "random", "--budgets", "64", "--timing-questions", "0", "--output", Path.Combine(dir, "sweep"));
+            Assert.True(sc == 0, se);
+            Assert.Equal(JsonValueKind.Number, IdKind(Path.Combine(dir, "sweep", "random_64.predictions.jsonl")));
+        }
+        finally { Directory.Delete(dir, true); }
+    }
+
+    private static void CopyDir(string from, string to)
+    {
+        Directory.CreateDirectory(to);
+        foreach (var f in Directory.EnumerateFiles(from)) File.Copy(f, Path.Combine(to, Path.GetFileName(f)));
     }
 }

@@ -13,7 +13,7 @@ public sealed class ExplainCommandTests
     private static (string dir, string stdout, JsonElement trace) Explain(params string[] extra)
     {
         var dir = TestPaths.TempDir();
-        var (code, stdout, stderr) = CliTests.Run(["explain", "--image", Image, "--question", "Is there a yellow square?", "--model", TestPaths.TinyModel, "--out", dir, .. extra]);
+        var (code, stdout, stderr) = CliTests.Run(["explain", "--image", Image, "Is there a yellow square?", "--model", TestPaths.TinyModel, "--output", dir, .. extra]);
         Assert.True(code == 0, stderr);
         using var doc = JsonDocument.Parse(File.ReadAllText(Path.Combine(dir, "trace.json")));
         return (dir, stdout, doc.RootElement.Clone());
@@ -70,14 +70,14 @@ public sealed class ExplainCommandTests
     [Fact]
     public void CompareQuestionAddsASecondRowAndTrace()
     {
-        var (dir, stdout, trace) = Explain("--policy", "fastv", "--budget", "64", "--compare-question", "How many shapes are there?", "--layers", "0,1,7");
+        var (dir, stdout, trace) = Explain("--policy", "fastv", "--budget", "64", "--compare-question", "How many shapes are there?", "--draw-layers", "0,1,7");
         Assert.Contains("Q2: How many shapes are there?", stdout);
         var cmp = trace.GetProperty("compare");
         Assert.Equal("How many shapes are there?", cmp.GetProperty("question").GetString());
         Assert.Equal(8, Ids(cmp).Length);
         Assert.True(cmp.GetProperty("mean_visual_tokens").GetDouble() < 100);
         using var two = PlotTestSupport.DecodePng(Path.Combine(dir, "pruning.png"));
-        var (dir1, _, _) = Explain("--policy", "fastv", "--budget", "64", "--layers", "0,1,7");
+        var (dir1, _, _) = Explain("--policy", "fastv", "--budget", "64", "--draw-layers", "0,1,7");
         using var one = PlotTestSupport.DecodePng(Path.Combine(dir1, "pruning.png"));
         Assert.Equal(one.Width, two.Width);
         Assert.True(two.Height > one.Height * 1.6, $"{two.Height} vs {one.Height}");
@@ -125,7 +125,7 @@ public sealed class ExplainCommandTests
     [InlineData("")]
     public void BadLayersAreOneLineErrors(string layers)
     {
-        var (code, stdout, stderr) = CliTests.Run("explain", "--image", Image, "--question", "Q?", "--model", TestPaths.TinyModel, "--out", TestPaths.TempDir(), "--layers", layers);
+        var (code, stdout, stderr) = CliTests.Run("explain", "--image", Image, "Q?", "--model", TestPaths.TinyModel, "--output", TestPaths.TempDir(), "--draw-layers", layers);
         Assert.NotEqual(0, code);
         Assert.Equal("", stdout);
         Assert.Single(stderr.Split('\n', StringSplitOptions.RemoveEmptyEntries));

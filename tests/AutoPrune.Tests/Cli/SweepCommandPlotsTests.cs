@@ -9,7 +9,7 @@ public sealed class SweepCommandPlotsTests
         var dir = TestPaths.TempDir();
         var data = Path.Combine(TestPaths.RepoRoot, "tests", "AutoPrune.Tests", "Fixtures", "shapes-mini");
         var (code, stdout, stderr) = CliTests.Run("sweep", "--data", data, "--model", TestPaths.TinyModel, "--policies", "fastv",
-            "--budgets", "64", "--max-new-tokens", "4", "--out", dir);
+            "--budgets", "64", "--max-new-tokens", "4", "--output", dir);
         Assert.True(code == 0, stderr);
         foreach (var f in new[] { "accuracy_vs_flops.png", "tokens_per_layer.png" })
         {

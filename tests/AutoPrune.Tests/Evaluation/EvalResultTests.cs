@@ -64,7 +64,7 @@ public class EvalResultTests
             EvalFixtures.Fake(new Dictionary<string, string> { ["1"] = "two" }));
         Assert.Equal(90, r.Accuracy!.Value, 9);
         Assert.Contains("\"correct\":0.9", File.ReadAllText(path));
-        Assert.Contains("\"question_id\":\"1\"", File.ReadAllText(path));
+        Assert.Contains("\"question_id\":1,", File.ReadAllText(path));
     }
 
     [Fact]

@@ -61,7 +61,7 @@ public sealed class FastVTests
     public void InfeasibleBudgetNamesLowestFeasible(double budget, string lowest)
     {
         var p = new FastV(Fake.Options(budget));
-        var e = Assert.Throws<PruningOptionException>(() => p.Begin(Fake.Setup(256, 8)));
+        var e = Assert.Throws<InfeasibleBudgetException>(() => p.Begin(Fake.Setup(256, 8)));
         Assert.Contains($"lowest feasible budget is {lowest}", e.Message);
         new FastV(Fake.Options(32.875)).Begin(Fake.Setup(256, 8));
     }

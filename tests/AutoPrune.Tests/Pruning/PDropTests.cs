@@ -41,7 +41,7 @@ public sealed class PDropTests
     public void InfeasibleBudgetNamesLowestFeasible()
     {
         // Layers 0 and 1 process all 256: (2·256 + 6)/8 = 64.75.
-        var e = Assert.Throws<PruningOptionException>(() => new PDrop(Fake.Options(57)).Begin(Fake.Setup(256, 8)));
+        var e = Assert.Throws<InfeasibleBudgetException>(() => new PDrop(Fake.Options(57)).Begin(Fake.Setup(256, 8)));
         Assert.Contains("lowest feasible budget is 64.75", e.Message);
         // Earlier stages make it feasible.
         var setup = Fake.Setup(256, 8);

@@ -20,7 +20,7 @@ public sealed class FasterVlmTests
         var p = new FasterVlm(Fake.Options(6));
         var run = p.Begin(Fake.Setup(6, 8));
         Assert.Null(run.BeforeDecoder(Fake.Pre(6, 1, new float[6])));
-        var e = Assert.Throws<PruningOptionException>(() => new FasterVlm(Fake.Options(0.4)).Begin(Fake.Setup(6, 8)));
+        var e = Assert.Throws<InfeasibleBudgetException>(() => new FasterVlm(Fake.Options(0.4)).Begin(Fake.Setup(6, 8)));
         Assert.Contains("lowest feasible budget is 1", e.Message);
         Assert.Throws<PruningOptionException>(() => new FasterVlm(Fake.Options(3, ("K", "1"))));
     }

@@ -71,10 +71,10 @@ public sealed class RealModelBaselineTests(TinyModelFixture fx) : IClassFixture<
     {
         var (pixels, prompt) = Input();
         var model = fx.F32;
-        var e = Assert.Throws<PruningOptionException>(() => model.Prefill(pixels, prompt, Create(name, 0.5)));
+        var e = Assert.Throws<InfeasibleBudgetException>(() => model.Prefill(pixels, prompt, Create(name, 0.5)));
         double lowest = LowestNamed(e.Message);
         // Just below the named value is refused, the value itself is served within a token.
-        Assert.Throws<PruningOptionException>(() => model.Prefill(pixels, prompt, Create(name, lowest - 0.01)));
+        Assert.Throws<InfeasibleBudgetException>(() => model.Prefill(pixels, prompt, Create(name, lowest - 0.01)));
         var ok = model.Prefill(pixels, prompt, Create(name, lowest));
         Assert.InRange(ok.Trace.MeanVisualTokens, lowest - 1, lowest + 1);
         Assert.Contains("exceeds", Assert.Throws<PruningOptionException>(() => model.Prefill(pixels, prompt, Create(name, model.ImageTokens + 1))).Message);

@@ -92,7 +92,7 @@ public sealed class SparseVlmTests
     public void InfeasibleBudgetNamesLowestFeasible()
     {
         // Layer 0: 256; after it at least recycled(256) = 8, then recycled(8) = 1, 1: (256 + 8 + 2 + 4)/8 = 33.75.
-        var e = Assert.Throws<PruningOptionException>(() => new SparseVlm(Fake.Options(33)).Begin(Fake.Setup(256, 8)));
+        var e = Assert.Throws<InfeasibleBudgetException>(() => new SparseVlm(Fake.Options(33)).Begin(Fake.Setup(256, 8)));
         Assert.Contains("lowest feasible budget is 33.75", e.Message);
         Assert.Throws<PruningOptionException>(() => new SparseVlm(Fake.Options(null, ("table", "100"))));
         Assert.Throws<PruningOptionException>(() => new SparseVlm(Fake.Options(null, ("layers", "1,2"))));

@@ -66,7 +66,7 @@ internal static class PlotTestSupport
 
         public IPruningRun Begin(PruningSetup setup)
         {
-            setup.Trace.Curves["test.keep"] = Enumerable.Range(0, setup.DecoderLayers).Select(l => l < 2 ? 1.0 : 0.5).ToArray();
+            setup.Trace.Curves.Set("test.keep", Enumerable.Range(0, setup.DecoderLayers).Select(l => l < 2 ? 1.0 : 0.5).ToArray(), CurveKind.KeepFraction);
             return this;
         }
 

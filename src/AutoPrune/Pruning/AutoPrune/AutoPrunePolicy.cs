@@ -1,4 +1,5 @@
 using System.Globalization;
+using AutoPrune.Accounting;
 
 namespace AutoPrune.Pruning;
 
@@ -100,7 +101,7 @@ public sealed class AutoPrunePolicy : IPruningPolicy
     }
 
     /// <summary>One prefill: the [CLS] attention, then the plan made after layer 1.</summary>
-    private sealed class Run(AutoPrunePolicy p, Accounting.PrefillTrace trace, int n0, int layers, double target, int preselect) : IPruningRun
+    private sealed class Run(AutoPrunePolicy p, PrefillTrace trace, int n0, int layers, double target, int preselect) : IPruningRun
     {
         private float[]? _cls;
         private RetentionCurve? _curve;
@@ -131,7 +132,7 @@ public sealed class AutoPrunePolicy : IPruningPolicy
         private VisualSelection? Preselect(LayerContext ctx, float[] att, float[] meanAtt, int nText, int nVis)
         {
             double mi0 = nText == 0 ? 0 : MutualInformation.SumOverHeads(att, ctx.Heads, nText, nVis) / nText;
-            trace.Values["mi0"] = mi0;
+            trace.Values.Set("mi0", mi0, "MI0");
             if (_cls == null || _cls.Length != nVis)
                 throw new InvalidOperationException("autoprune needs the vision [CLS] attention of every visual token before layer 0");
             var score = new float[nVis];
@@ -149,16 +150,16 @@ public sealed class AutoPrunePolicy : IPruningPolicy
             _curve = new RetentionCurve(k, RetentionCurve.ScaleX0(p.X0At32, layers));
             _plan = BudgetSolver.Solve(n0, layers, nVis, _curve, target, p.Recycle, p.Mode);
             var t = trace;
-            t.Values["mi1"] = mi1;
+            t.Values.Set("mi1", mi1, "MI1");
             t.Values["mi1_sum"] = mi1Sum;
-            t.Values["k"] = k;
+            t.Values.Set("k", k, "k");
             t.Values["scale"] = _plan.Scale;
             t.Values["budget_mean_accounted"] = _plan.AccountedMean;
             t.Values["budget_reached"] = _plan.Reached ? 1 : 0;
             var curve = new double[layers];
             for (int l = 0; l < layers; l++) curve[l] = _curve.Keep(l);
-            t.Curves["retention_curve"] = curve;
-            t.Curves["planned_visual_tokens"] = Array.ConvertAll(_plan.Processed, v => (double)v);
+            t.Curves.Set("retention_curve", curve, CurveKind.KeepFraction);
+            t.Curves.Set("planned_visual_tokens", Array.ConvertAll(_plan.Processed, v => (double)v), CurveKind.PlannedVisualTokens);
             if (!_plan.Reached)
                 t.Notes.Add($"budget {target:G6} not met exactly: {p.Mode.ToString().ToLowerInvariant()} mean {_plan.AccountedMean:G6}");
         }

@@ -76,9 +76,9 @@ public static class BudgetSolver
         if (target < min)
         {
             var inv = System.Globalization.CultureInfo.InvariantCulture;
-            throw new PruningOptionException(
+            throw new InfeasibleBudgetException(
                 $"strict budget {target.ToString("0.######", inv)} is infeasible: layer 0 processes all {n0} visual tokens and each of the other {layers - 1} layers at least 1, " +
-                $"so the lowest feasible mean is {min.ToString("0.######", inv)} (use --budget {Math.Ceiling(min).ToString(inv)} or more, or --budget-mode faithful)");
+                $"so the lowest feasible budget is {min.ToString("0.######", inv)} (or use the faithful budget mode)", target, min);
         }
     }
 

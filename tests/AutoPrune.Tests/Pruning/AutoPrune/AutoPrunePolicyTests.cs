@@ -210,7 +210,7 @@ public sealed class AutoPrunePolicyTests(TinyModelFixture fx) : IClassFixture<Ti
         var (pixels, prompt) = Case("case0");
         int n0 = fx.F32.ImageTokens, L = fx.F32.Config.Text.NumHiddenLayers;
         double min = (n0 + L - 1.0) / L;
-        var e = Assert.Throws<PruningOptionException>(() => fx.F32.Prefill(pixels, prompt, Make(Math.Floor(min) - 1, ("budget-mode", "strict"))));
+        var e = Assert.Throws<InfeasibleBudgetException>(() => fx.F32.Prefill(pixels, prompt, Make(Math.Floor(min) - 1, ("budget-mode", "strict"))));
         Assert.Contains(min.ToString("0.######", CultureInfo.InvariantCulture), e.Message);
         // The faithful accounting (layer 0 counted as 2.5T) accepts the same budget.
         var ok = fx.F32.Prefill(pixels, prompt, Make(Math.Floor(min) - 1));

@@ -69,7 +69,7 @@ public sealed class BudgetSolverTests
     public void InfeasibleStrictBudgetIsRefusedWithTheLowestFeasible(int n0, int layers, double min)
     {
         Assert.Equal(min, BudgetSolver.MinStrictBudget(n0, layers));
-        var e = Assert.Throws<PruningOptionException>(() => BudgetSolver.Preselection(n0, layers, min - 0.5, BudgetMode.Strict, true));
+        var e = Assert.Throws<InfeasibleBudgetException>(() => BudgetSolver.Preselection(n0, layers, min - 0.5, BudgetMode.Strict, true));
         Assert.Contains(min.ToString(System.Globalization.CultureInfo.InvariantCulture), e.Message);
         int p = BudgetSolver.Preselection(n0, layers, min, BudgetMode.Strict, true);   // the minimum itself is feasible
         var plan = BudgetSolver.Solve(n0, layers, p, new RetentionCurve(0.4, 14.9 * layers / 32), min, true, BudgetMode.Strict);

@@ -1,0 +1,76 @@
+using System.Text.Json;
+
+namespace AutoPrune.Tests.Cli;
+
+/// <summary>`autoprune sweep`: fair timing, errors for bad settings, only infeasible budgets skipped, the policy flags of eval.</summary>
+public sealed class SweepCliTests
+{
+    private static string Mini => Path.Combine(TestPaths.RepoRoot, "tests", "AutoPrune.Tests", "Fixtures", "shapes-mini");
+
+    private static (int code, string stdout, string stderr) Sweep(string dir, params string[] extra) =>
+        CliTests.Run(["sweep", "--model", TestPaths.TinyModel, "--data", Mini, "--max-new-tokens", "2", "--output", dir, .. extra]);
+
+    [Fact]
+    public void APolicyDoingTheUnprunedWorkReportsAboutOneX()
+    {
+        // Budget 256 = every visual token: uniform and random do exactly the unpruned work. Before the interleaved
+        // timing the unpruned run went first, cold, and these rows read 1.9x and 2.5x. The band is wide for CI noise.
+        var dir = TestPaths.TempDir();
+        try
+        {
+            var (code, stdout, stderr) = Sweep(dir, "--policies", "uniform,random", "--budgets", "256", "--limit", "3",
+                "--timing-questions", "3", "--timing-reps", "3");
+            Assert.True(code == 0, stderr);
+            using var doc = JsonDocument.Parse(File.ReadAllText(Path.Combine(dir, "sweep.json")));
+            var rows = doc.RootElement.GetProperty("rows").EnumerateArray().ToList();
+            Assert.Equal(3, rows.Count);
+            foreach (var row in rows.Skip(1))
+            {
+                Assert.Equal(256, row.GetProperty("mean_visual_tokens").GetDouble());
+                Assert.InRange(row.GetProperty("prefill_speedup").GetDouble(), 0.6, 1.6);
+            }
+            Assert.Contains("interleaved", stdout);
+        }
+        finally { Directory.Delete(dir, true); }
+    }
+
+    [Fact]
+    public void BadSettingOrUnknownPolicyIsAnErrorNotInfeasible()
+    {
+        var dir = TestPaths.TempDir();
+        try
+        {
+            var (code, stdout, stderr) = Sweep(dir, "--policies", "fastv", "--budgets", "64", "--set", "x0=10");
+            Assert.Equal(1, code);
+            Assert.Contains("x0", stderr);
+            Assert.DoesNotContain("infeasible", stderr + stdout);
+            (code, _, stderr) = Sweep(dir, "--policies", "fastv,magic", "--budgets", "64");
+            Assert.Equal(2, code);
+            Assert.Contains("unknown policy 'magic'", stderr);
+            Assert.False(File.Exists(Path.Combine(dir, "none.json")));   // refused before any question ran
+        }
+        finally { Directory.Delete(dir, true); }
+    }
+
+    [Fact]
+    public void OnlyInfeasibleBudgetsAreListedAsNotRunAndPolicyFlagsApply()
+    {
+        var dir = TestPaths.TempDir();
+        try
+        {
+            // fastv cannot go below 32.875 on 8 layers; --positions is accepted as in eval.
+            var (code, stdout, stderr) = Sweep(dir, "--policies", "fastv,autoprune", "--budgets", "64,10", "--limit", "2",
+                "--positions", "original", "--timing-questions", "0");
+            Assert.True(code == 0, stderr);
+            var md = File.ReadAllText(Path.Combine(dir, "sweep.md"));
+            Assert.Contains("Not run (infeasible)", md);
+            Assert.Contains("- fastv@10:", md);
+            Assert.DoesNotContain("- autoprune@", md);
+            Assert.Contains("| fastv@64 |", md);
+            using var meta = JsonDocument.Parse(File.ReadAllText(Path.Combine(dir, "autoprune_64.predictions.jsonl.meta.json")));
+            var opts = meta.RootElement.GetProperty("options");
+            Assert.Equal("original", opts.GetProperty("positions").GetString());
+        }
+        finally { Directory.Delete(dir, true); }
+    }
+}
