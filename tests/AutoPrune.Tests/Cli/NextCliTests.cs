@@ -45,8 +45,8 @@ public sealed class NextCliTests : TempDirTest
     [Fact]
     public void ExplainDrawsTileAndBaseViewsOfTheOriginalImage()
     {
-        var (code, stdout, stderr) = CliTests.Run("explain", "--model", Model, "--image", Case(3), "-q", "What is it?",
-            "--policy", "fastervlm", "--budget", "20", "--out", Dir);
+        var (code, stdout, stderr) = CliTests.Run("explain", "What is it?", "--model", Model, "--image", Case(3),
+            "--policy", "fastervlm", "--budget", "20", "--output", Dir);
         Assert.True(code == 0, stderr);
         Assert.Contains("visual tokens per layer 20 20 20 20", stdout);
         Assert.True(File.Exists(Path.Combine(Dir, ExplainCommand.FigureFile)));
