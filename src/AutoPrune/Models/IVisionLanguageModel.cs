@@ -32,13 +32,16 @@ public interface IVisionLanguageModel : IDisposable
 public static class VisionLanguageModel
 {
     /// <param name="padToSquare">LLaVA-1.5 only: pad to a square with the mean color (original LLaVA) instead of center-cropping.</param>
-    public static IVisionLanguageModel Load(string dir, string? weightsFile = null, bool padToSquare = false)
+    /// <param name="mmproj">LLaVA-1.5 GGUF only: the vision projector file beside a language-model .gguf.</param>
+    /// <param name="quantize">Quantize the language model's linear weights to this block type when loading.</param>
+    public static IVisionLanguageModel Load(string dir, string? weightsFile = null, bool padToSquare = false, string? mmproj = null,
+        Tensors.DType? quantize = null)
     {
-        var type = ModelType(dir);
-        if (type != "llava_next") return LlavaModel.Load(dir, weightsFile, padToSquare);
+        if (mmproj != null || Loading.Gguf.LlavaGgufLoader.IsGgufPath(dir) || ModelType(dir) != "llava_next")
+            return LlavaModel.Load(dir, weightsFile, padToSquare, mmproj, quantize);
         if (padToSquare)
             throw new ModelLoadException("padding the image to a square is a LLaVA-1.5 option; LLaVA-NeXT tiles the image at its own aspect ratio");
-        return LlavaNext.LlavaNextModel.Load(dir, weightsFile);
+        return LlavaNext.LlavaNextModel.Load(dir, weightsFile, quantize: quantize);
     }
 
     /// <summary>config.json's model_type ("llava" when absent).</summary>

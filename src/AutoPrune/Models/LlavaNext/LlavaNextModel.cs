@@ -59,7 +59,7 @@ public sealed class LlavaNextModel : IVisionLanguageModel
     /// Loads a llava-hf NeXT folder (config.json, model*.safetensors in either key layout, tokenizer, preprocessor_config.json).
     /// <paramref name="packing"/> picks HF's unpadded packing (default) or the official AutoPrune spatial one.
     /// </summary>
-    public static LlavaNextModel Load(string dir, string? weightsFile = null, AnyresPackingMode packing = AnyresPackingMode.Unpad)
+    public static LlavaNextModel Load(string dir, string? weightsFile = null, AnyresPackingMode packing = AnyresPackingMode.Unpad, DType? quantize = null)
     {
         dir = ModelFolder.Resolve(dir);
         var config = LlavaNextConfig.Load(Path.Combine(dir, ModelFolder.ConfigFileName));
@@ -71,6 +71,7 @@ public sealed class LlavaNextModel : IVisionLanguageModel
         var weights = CheckpointLoader.Open(weightsPath);
         try
         {
+            if (quantize is DType q) weights = Tensors.Quant.WeightQuantizer.Apply(weights, q);
             config.Llava.CheckLayers(weights);
             return new LlavaNextModel(dir, config, weights, tok, proc, packing, GenerationConfig.ReadMaxNewTokens(dir, config.Llava));
         }
@@ -143,7 +144,8 @@ public sealed class LlavaNextModel : IVisionLanguageModel
     {
         var per = new VisionOutput[img.Tiles];
         // Tiles are independent; each tower forward is deterministic, so the result does not depend on the scheduling.
-        Parallel.For(0, img.Tiles, Parallelism.Options, t => per[t] = Vision.Forward(img.Tile(t).ToArray()));
+        Parallelism.For(img.Tiles, (per, img, Vision), static (ref readonly (VisionOutput[] per, AnyresImage img, ClipVisionTower vision) s, int t) =>
+            s.per[t] = s.vision.Forward(s.img.Tile(t).ToArray()));
         int tokens = per[0].Tokens, dv = Config.Llava.Vision.HiddenSize;
         var selected = new float[img.Tiles * tokens * dv];
         for (int t = 0; t < img.Tiles; t++) per[t].Features.CopyTo(selected, t * tokens * dv);

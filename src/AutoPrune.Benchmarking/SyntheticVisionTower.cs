@@ -69,7 +69,8 @@ public sealed class SyntheticVisionTower : IDisposable
             pixels[t] = new float[v.NumChannels * v.ImageSize * v.ImageSize];
             for (int i = 0; i < pixels[t].Length; i++) pixels[t][i] = (float)(rng.NextDouble() * 4 - 2);
         }
-        void Once() => Parallel.For(0, tiles, Parallelism.Options, t => Tower.Forward(pixels[t]));
+        void Once() => Parallelism.For(tiles, (Tower, pixels), static (ref readonly (ClipVisionTower tower, float[][] pixels) s, int t) =>
+            s.tower.Forward(s.pixels[t]));
         Once();
         var times = new double[Math.Max(1, reps)];
         for (int r = 0; r < times.Length; r++)
