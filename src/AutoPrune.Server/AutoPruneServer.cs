@@ -19,7 +19,7 @@ namespace AutoPrune.Server;
 /// </summary>
 public sealed class AutoPruneServer : IAsyncDisposable
 {
-    private readonly LlavaModel _model;
+    private readonly IVisionLanguageModel _model;
     private readonly ImageFeatureCache _images;
     private readonly WebApplication _app;
     private readonly ILogger _log;
@@ -36,7 +36,7 @@ public sealed class AutoPruneServer : IAsyncDisposable
     internal bool Stopping => Volatile.Read(ref _stopping) != 0;
 
     /// <summary>The model stays the caller's: dispose it after the server.</summary>
-    public AutoPruneServer(LlavaModel model, ServerOptions options)
+    public AutoPruneServer(IVisionLanguageModel model, ServerOptions options)
     {
         _model = model;
         Options = options;
@@ -138,10 +138,10 @@ public sealed class AutoPruneServer : IAsyncDisposable
                 foreach (var im in t.Images) { im.Decode(); images++; }
         }
         catch (AutoPruneException e) { throw ToApiError(e); }
-        int limit = Options.MaxPromptTokens ?? _model.Config.Text.MaxPositionEmbeddings;
-        int total = ids - images + images * _model.ImageTokens + (maxTokens ?? _model.DefaultMaxNewTokens);
+        int limit = Options.MaxPromptTokens ?? _model.LanguageModel.Config.MaxPositionEmbeddings;
+        int total = ids - images + images * _model.MaxImageTokens + (maxTokens ?? _model.DefaultMaxNewTokens);
         if (total > limit)
-            throw ApiError.BadRequest($"the prompt needs {total} positions ({ids - images} text tokens, {images} x {_model.ImageTokens} visual tokens " +
+            throw ApiError.BadRequest($"the prompt needs {total} positions ({ids - images} text tokens, {images} x {_model.MaxImageTokens} visual tokens " +
                 $"and the answer's {maxTokens ?? _model.DefaultMaxNewTokens}); the limit is {limit}", "messages", "context_length_exceeded");
     }
 

@@ -7,7 +7,7 @@ namespace AutoPrune.Models;
 /// </summary>
 public sealed class ImageFeatureCache
 {
-    private readonly LlavaModel _model;
+    private readonly IVisionLanguageModel _model;
     private readonly long _maxBytes;
     private readonly LinkedList<(string key, ImageFeatures features, long bytes)> _lru = new();
     private readonly Dictionary<string, LinkedListNode<(string key, ImageFeatures features, long bytes)>> _byKey = new();
@@ -15,7 +15,7 @@ public sealed class ImageFeatureCache
     private long _bytes;
 
     /// <param name="maxBytes">Features kept at most (default 512 MB: about 40 images of a 7B LLaVA-1.5).</param>
-    public ImageFeatureCache(LlavaModel model, long maxBytes = 512L << 20)
+    public ImageFeatureCache(IVisionLanguageModel model, long maxBytes = 512L << 20)
     {
         ArgumentOutOfRangeException.ThrowIfNegativeOrZero(maxBytes);
         _model = model;
@@ -27,7 +27,7 @@ public sealed class ImageFeatureCache
     public int Count { get { lock (_lock) return _byKey.Count; } }
 
     /// <summary>The image's features from the cache, or encoded now (and kept).</summary>
-    public ImageFeatures GetOrEncode(LlavaModel model, ImageInput image)
+    public ImageFeatures GetOrEncode(IVisionLanguageModel model, ImageInput image)
     {
         if (!ReferenceEquals(model, _model)) throw new ArgumentException("this cache holds features of another model", nameof(model));
         var key = image.Key;
@@ -43,7 +43,7 @@ public sealed class ImageFeatureCache
             Misses++;
         }
         // Encoded outside the lock: two requests with the same new image may both encode it; the second insert wins.
-        var f = model.EncodeImage(model.PreprocessImage(image.Decode()));
+        var f = model.EncodeImage(image.Decode());
         long bytes = 4L * (f.Features.Length + f.ClsAttention.Length + f.VisionKeys.Length);
         lock (_lock)
         {

@@ -26,6 +26,14 @@ public static class ChatTemplate
     /// <summary>Stands for an image of <see cref="Format(string, string, int)"/> (only the count matters to the template).</summary>
     private static readonly ImageInput Slot = new([], ImageLiteral);
 
+    /// <summary>Images over all turns: the placeholders the prompt has.</summary>
+    public static int ImageCount(IReadOnlyList<Turn> turns)
+    {
+        int n = 0;
+        foreach (var t in turns) n += t.Images.Count;
+        return n;
+    }
+
     /// <summary>The prompt for a conversation whose last turn is the user's question.</summary>
     public static string Format(IReadOnlyList<Turn> turns, string textModelType = "llama")
     {

@@ -10,7 +10,7 @@ namespace AutoPrune.Models;
 /// LLaVA-1.5 (llava-hf LlavaForConditionalGeneration): CLIP vision tower → projector → image features merged at
 /// the &lt;image&gt; position → LLaMA decoder. Weights stay memory-mapped in their file dtype.
 /// </summary>
-public sealed class LlavaModel : IDisposable
+public sealed class LlavaModel : IVisionLanguageModel
 {
     public string Directory { get; }
     public LlavaConfig Config { get; }
@@ -94,6 +94,8 @@ public sealed class LlavaModel : IDisposable
     /// <summary>Visual tokens one image becomes.</summary>
     public int ImageTokens => Vision.FeatureTokens;
 
+    int IVisionLanguageModel.MaxImageTokens => ImageTokens;
+
     /// <summary>The chat template around <paramref name="question"/> with <paramref name="images"/> image slots, tokenized.</summary>
     public TokenizedPrompt Tokenize(string question, int images = 1) =>
         TokenizeWith(Tokenizer, Config.ImageTokenIndex, ChatTemplate.Format(question, Config.Text.ModelType, images), images);
@@ -102,12 +104,8 @@ public sealed class LlavaModel : IDisposable
     public TokenizedPrompt TokenizePrompt(string text) => TokenizeWith(Tokenizer, Config.ImageTokenIndex, text, null);
 
     /// <summary>A conversation in the model's chat template, tokenized: one placeholder per image of its turns.</summary>
-    public TokenizedPrompt TokenizeConversation(IReadOnlyList<Turn> turns)
-    {
-        int images = 0;
-        foreach (var t in turns) images += t.Images.Count;
-        return TokenizeWith(Tokenizer, Config.ImageTokenIndex, ChatTemplate.Format(turns, Config.Text.ModelType), images);
-    }
+    public TokenizedPrompt TokenizeConversation(IReadOnlyList<Turn> turns) =>
+        TokenizeWith(Tokenizer, Config.ImageTokenIndex, ChatTemplate.Format(turns, Config.Text.ModelType), ChatTemplate.ImageCount(turns));
 
     /// <summary>Every <paramref name="imageTokenIndex"/> in the encoded prompt is a placeholder; <paramref name="images"/>, when given, is how many there must be.</summary>
     internal static TokenizedPrompt TokenizeWith(LlavaTokenizer tokenizer, int imageTokenIndex, string prompt, int? images)
@@ -139,6 +137,9 @@ public sealed class LlavaModel : IDisposable
         var feats = Projector.Forward(vis.Features, vis.Tokens);
         return new ImageFeatures(feats, vis.Tokens, Config.Text.HiddenSize, vis.ClsAttention, vis.Keys, Config.Vision.HiddenSize);
     }
+
+    /// <summary>Preprocessing, vision tower and projector of a decoded image.</summary>
+    public ImageFeatures EncodeImage(RgbImage image) => EncodeImage(PreprocessImage(image));
 
     /// <summary>A run over already encoded images (one per placeholder of the prompt); call Prefill or Generate on it.</summary>
     public InferenceRun StartRun(TokenizedPrompt prompt, IReadOnlyList<ImageFeatures> images, IPruningPolicy? policy = null, int reserveForDecode = 8) =>
