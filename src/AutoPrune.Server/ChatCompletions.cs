@@ -158,13 +158,19 @@ internal sealed class ChatCompletions(AutoPruneServer server)
         }
     }
 
-    private void WriteCompletion(Utf8JsonWriter w, string id, long created, Answer a, int images, double queueMs)
+    /// <summary>Opens a response object: id, object type, creation time, model.</summary>
+    private void WriteHead(Utf8JsonWriter w, string id, string type, long created)
     {
         w.WriteStartObject();
         w.WriteString("id", id);
-        w.WriteString("object", "chat.completion");
+        w.WriteString("object", type);
         w.WriteNumber("created", created);
         w.WriteString("model", server.ModelId);
+    }
+
+    private void WriteCompletion(Utf8JsonWriter w, string id, long created, Answer a, int images, double queueMs)
+    {
+        WriteHead(w, id, "chat.completion", created);
         w.WriteStartArray("choices");
         w.WriteStartObject();
         w.WriteNumber("index", 0);
@@ -185,11 +191,7 @@ internal sealed class ChatCompletions(AutoPruneServer server)
     /// <summary>One chat.completion.chunk: a text delta, the final chunk (finish reason and accounting), or the usage chunk.</summary>
     private void WriteChunk(Utf8JsonWriter w, string id, long created, string? text, Answer? final, Answer? usage, int images, double queueMs, bool role = false)
     {
-        w.WriteStartObject();
-        w.WriteString("id", id);
-        w.WriteString("object", "chat.completion.chunk");
-        w.WriteNumber("created", created);
-        w.WriteString("model", server.ModelId);
+        WriteHead(w, id, "chat.completion.chunk", created);
         w.WriteStartArray("choices");
         if (usage == null)
         {

@@ -17,23 +17,15 @@ public static class AskCommand
         var mmproj = Cli.MmprojOption();
         var quantize = Cli.QuantizeOption();
         var maxNew = Cli.MaxNewTokensOption();
-        var temperature = new Option<float>("--temperature") { Description = "sampling temperature; 0 = greedy (default)", DefaultValueFactory = _ => 0f, HelpName = "T" }
-            .Validate(t => float.IsFinite(t) && t >= 0, "a number >= 0");
-        var topP = new Option<float>("--top-p") { Description = "nucleus sampling threshold (with --temperature > 0)", DefaultValueFactory = _ => 1f, HelpName = "P" }
-            .Validate(p => p > 0 && p <= 1, "in (0, 1]");
-        var topK = new Option<int>("--top-k") { Description = "sample among the K most likely tokens only (with --temperature > 0); 0 = no limit", DefaultValueFactory = _ => 0, HelpName = "K" }
-            .Validate(k => k >= 0, "an integer >= 0");
-        var seed = new Option<int>("--seed") { Description = "random seed for sampling (same seed, same answer)", DefaultValueFactory = _ => 0, HelpName = "N" };
-        var penalty = new Option<float>("--repetition-penalty") { Description = "penalty on tokens already in the prompt or answer; 1 = none (default)", DefaultValueFactory = _ => 1f, HelpName = "P" }
-            .Validate(p => float.IsFinite(p) && p > 0, "a number > 0");
-        var stop = new Option<string[]>("--stop") { Description = "end the answer before this text, repeatable", HelpName = "TEXT", AllowMultipleArgumentsPerToken = false };
+        var sampling = new SamplingOptionsCli();
         var pad = Cli.PadToSquareOption();
         var maxPixels = Cli.MaxImagePixelsOption();
         var json = Cli.JsonOption();
         var trace = new Option<bool>("--trace") { Description = "print visual tokens per layer, MI, FLOPs and timings" };
         var pruning = new PolicyOptionsCli();
 
-        var cmd = new Command("ask", "Answer a question about an image") { question, image, model, weights, mmproj, quantize, maxNew, temperature, topP, topK, seed, penalty, stop, pad, maxPixels, json, trace };
+        var cmd = new Command("ask", "Answer a question about an image") { question, image, model, weights, mmproj, quantize, maxNew, pad, maxPixels, json, trace };
+        sampling.AddTo(cmd);
         pruning.AddTo(cmd);
         cmd.SetAction(r =>
         {
@@ -49,12 +41,7 @@ public static class AskCommand
             var imagePath = r.GetValue(image)!;
             var source = AutoPrune.Loading.ImageLoader.Load(imagePath);
             double imageMs = sw.Elapsed.TotalMilliseconds;
-            var answer = Generator.Generate(m, prompt, source, imagePath, new GenerationOptions
-            {
-                MaxNewTokens = r.GetValue(maxNew), Temperature = r.GetValue(temperature), TopP = r.GetValue(topP),
-                TopK = r.GetValue(topK), Seed = r.GetValue(seed), RepetitionPenalty = r.GetValue(penalty), Stop = r.GetValue(stop),
-                Policy = pol,
-            });
+            var answer = Generator.Generate(m, prompt, source, imagePath, sampling.Options(r, r.GetValue(maxNew)) with { Policy = pol });
             var o = r.InvocationConfiguration.Output;
             var t = answer.Trace;
             if (r.GetValue(json))

@@ -20,21 +20,14 @@ public static class ChatCommand
         var mmproj = Cli.MmprojOption();
         var quantize = Cli.QuantizeOption();
         var maxNew = Cli.MaxNewTokensOption();
-        var temperature = new Option<float>("--temperature") { Description = "sampling temperature; 0 = greedy (default)", DefaultValueFactory = _ => 0f, HelpName = "T" }
-            .Validate(t => float.IsFinite(t) && t >= 0, "a number >= 0");
-        var topP = new Option<float>("--top-p") { Description = "nucleus sampling threshold (with --temperature > 0)", DefaultValueFactory = _ => 1f, HelpName = "P" }
-            .Validate(p => p > 0 && p <= 1, "in (0, 1]");
-        var topK = new Option<int>("--top-k") { Description = "sample among the K most likely tokens only; 0 = no limit", DefaultValueFactory = _ => 0, HelpName = "K" }
-            .Validate(k => k >= 0, "an integer >= 0");
-        var seed = new Option<int>("--seed") { Description = "random seed for sampling", DefaultValueFactory = _ => 0, HelpName = "N" };
-        var penalty = new Option<float>("--repetition-penalty") { Description = "penalty on tokens already in the conversation; 1 = none", DefaultValueFactory = _ => 1f, HelpName = "P" }
-            .Validate(p => float.IsFinite(p) && p > 0, "a number > 0");
+        var sampling = new SamplingOptionsCli();
         var pruning = new PolicyOptionsCli();
 
         var cmd = new Command("chat", "Talk with the model: questions on stdin, /image PATH, /policy NAME [BUDGET], /reset, /quit")
         {
-            image, model, weights, mmproj, quantize, maxNew, temperature, topP, topK, seed, penalty,
+            image, model, weights, mmproj, quantize, maxNew,
         };
+        sampling.AddTo(cmd);
         pruning.AddTo(cmd);
         cmd.SetAction(r =>
         {
@@ -43,12 +36,8 @@ public static class ChatCommand
             var policyOptions = pruning.Options(r, r.GetValue(pruning.Budget));
             string policyName = r.GetValue(pruning.Policy)!;
             PolicyFactory.Create(policyName, policyOptions);        // a bad starting policy is an error before the model loads
-            var sampling = new GenerationOptions
-            {
-                MaxNewTokens = r.GetValue(maxNew), Temperature = r.GetValue(temperature), TopP = r.GetValue(topP), TopK = r.GetValue(topK),
-                Seed = r.GetValue(seed), RepetitionPenalty = r.GetValue(penalty),
-            };
-            Sampling.Validate(sampling);
+            var decoding = sampling.Options(r, r.GetValue(maxNew));
+            Sampling.Validate(decoding);
             var pending = new List<ImageInput>();
             if (r.GetValue(image) is string first) pending.Add(ImageInput.FromFile(first));
             using var m = Cli.LoadModel(r, model, weights, mmproj, quantize);
@@ -93,7 +82,7 @@ public static class ChatCommand
                         continue;
                     }
                     var next = new List<Turn>(turns) { new(Speaker.User, line, [.. pending]) };
-                    var answer = Generator.Chat(m, next, sampling with
+                    var answer = Generator.Chat(m, next, decoding with
                     {
                         Policy = PolicyFactory.Create(policyName, policyOptions),
                         OnText = t => { o.Write(t); o.Flush(); },
