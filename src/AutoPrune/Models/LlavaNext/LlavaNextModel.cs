@@ -100,7 +100,8 @@ public sealed class LlavaNextModel : IDisposable
 
     /// <summary>Chat template + tokenizer with one image placeholder (expanded to the packed count by the prefill).</summary>
     public TokenizedPrompt Tokenize(string question) =>
-        LlavaModel.TokenizeWith(Tokenizer, Config.Llava.ImageTokenIndex, ChatTemplate.Format(question, Config.Llava.Text.ModelType), 1);
+        LlavaModel.TokenizeWith(Tokenizer, Config.Llava.ImageTokenIndex, ChatTemplate.Format(question, Config.Llava.Text.ModelType), 1,
+            Config.Llava.Text.MaxPositionEmbeddings);
 
     /// <summary>The prompt ids as HF's processor writes them: the image placeholder repeated once per packed token.</summary>
     public int[] ExpandedIds(TokenizedPrompt prompt, int imageTokens)
