@@ -79,6 +79,18 @@ public sealed class ImageLoadException : AutoPruneException
     public ImageLoadException(string message, Exception inner) : base(message, inner) { }
 }
 
+/// <summary>The model holds or produced NaN or infinite values (non-finite weights, or logits at run time).</summary>
+public sealed class NonFiniteValueException : AutoPruneException
+{
+    public NonFiniteValueException(string message) : base(message) { }
+}
+
+/// <summary>A generation setting is out of range (max new tokens, temperature, top-p, top-k, penalty, logit bias, stop sequence).</summary>
+public sealed class GenerationOptionException : AutoPruneException
+{
+    public GenerationOptionException(string message) : base(message) { }
+}
+
 /// <summary>A prompt or question is unusable (empty, no image slot, too long).</summary>
 public sealed class InvalidPromptException : AutoPruneException
 {
@@ -107,10 +119,4 @@ public sealed class InfeasibleBudgetException : PruningOptionException
 public sealed class GgufFormatException : ModelLoadException
 {
     public GgufFormatException(string path, string problem) : base($"{path}: invalid GGUF file: {problem}") { }
-}
-
-/// <summary>A decoding setting (token limit, temperature, top-p, top-k, penalty, stop sequence) is out of range.</summary>
-public sealed class GenerationOptionException : AutoPruneException
-{
-    public GenerationOptionException(string message) : base(message) { }
 }

@@ -20,11 +20,16 @@ public static class AskCommand
         var sampling = new SamplingOptionsCli();
         var pad = Cli.PadToSquareOption();
         var maxPixels = Cli.MaxImagePixelsOption();
+        var checkWeights = Cli.CheckWeightsOption();
+        var fit = new Option<bool>("--fit-context")
+        {
+            Description = "when the prompt plus --max-new-tokens exceed the model's context (max_position_embeddings), generate only as many tokens as fit instead of refusing",
+        };
         var json = Cli.JsonOption();
         var trace = new Option<bool>("--trace") { Description = "print visual tokens per layer, MI, FLOPs and timings" };
         var pruning = new PolicyOptionsCli();
 
-        var cmd = new Command("ask", "Answer a question about an image") { question, image, model, weights, mmproj, quantize, maxNew, pad, maxPixels, json, trace };
+        var cmd = new Command("ask", "Answer a question about an image") { question, image, model, weights, mmproj, quantize, maxNew, pad, maxPixels, checkWeights, fit, json, trace };
         sampling.AddTo(cmd);
         pruning.AddTo(cmd);
         cmd.SetAction(r =>
@@ -34,14 +39,14 @@ public static class AskCommand
             var pol = pruning.Create(r);
             Cli.ApplyImageLimit(r, maxPixels);
             var sw = Stopwatch.StartNew();
-            using var m = Cli.LoadModel(r, model, weights, mmproj, quantize, r.GetValue(pad));
+            using var m = Cli.LoadModel(r, model, weights, mmproj, quantize, r.GetValue(pad), checkWeights);
             double loadMs = sw.Elapsed.TotalMilliseconds;
             var prompt = m.Tokenize(q);              // the question is checked before the image work
             sw.Restart();
             var imagePath = r.GetValue(image)!;
             var source = AutoPrune.Loading.ImageLoader.Load(imagePath);
             double imageMs = sw.Elapsed.TotalMilliseconds;
-            var answer = Generator.Generate(m, prompt, source, imagePath, sampling.Options(r, r.GetValue(maxNew)) with { Policy = pol });
+            var answer = Generator.Generate(m, prompt, source, imagePath, sampling.Options(r, r.GetValue(maxNew)) with { Policy = pol, FitToContext = r.GetValue(fit) });
             var o = r.InvocationConfiguration.Output;
             var t = answer.Trace;
             if (r.GetValue(json))

@@ -23,12 +23,19 @@ public sealed record GenerationOptions
     public IReadOnlyDictionary<int, float>? LogitBias { get; init; }
     /// <summary>The answer ends before the first occurrence of any of these strings.</summary>
     public IReadOnlyList<string>? Stop { get; init; }
+    /// <summary>Visual-token pruning (null: none); one instance may serve any number of concurrent answers.</summary>
     public IPruningPolicy? Policy { get; init; }
     /// <summary>Called with each generated token id as soon as it is chosen (streaming).</summary>
     public Action<int>? OnToken { get; init; }
     /// <summary>Called with each piece of answer text as soon as it is final (streaming); the pieces concatenate to
     /// the answer's text.</summary>
     public Action<string>? OnText { get; init; }
+    /// <summary>
+    /// When the prompt plus <see cref="MaxNewTokens"/> exceeds the model's max_position_embeddings: false (default)
+    /// refuses with an <see cref="InvalidPromptException"/>; true generates only as many tokens as fit. A prompt that
+    /// alone fills the context is refused either way.
+    /// </summary>
+    public bool FitToContext { get; init; }
     public CancellationToken Cancellation { get; init; }
 }
 
@@ -73,7 +80,7 @@ public static class Generator
     public static Answer Generate(LlavaModel model, IReadOnlyList<float[]> pixels, TokenizedPrompt prompt, GenerationOptions? options = null)
     {
         options ??= new GenerationOptions();
-        int maxNew = MaxNewTokens(model, options);
+        int maxNew = MaxNewTokens(model, options, prompt.TextTokens, pixels.Count * model.ImageTokens);
         return Decode(model, model.Prefill(pixels, prompt, options.Policy, maxNew), maxNew, options);
     }
 
@@ -85,7 +92,9 @@ public static class Generator
         double visionMs = 0)
     {
         options ??= new GenerationOptions();
-        int maxNew = MaxNewTokens(model, options);
+        int visual = 0;
+        foreach (var image in images) visual += image.Tokens;
+        int maxNew = MaxNewTokens(model, options, prompt.TextTokens, visual);
         var run = model.StartRun(prompt, images, options.Policy, maxNew);
         run.Trace.VisionMs = visionMs;
         return Decode(model, run, maxNew, options);
@@ -99,8 +108,8 @@ public static class Generator
     public static Answer Chat(IVisionLanguageModel model, IReadOnlyList<Turn> turns, GenerationOptions? options = null, ImageFeatureCache? cache = null)
     {
         options ??= new GenerationOptions();
-        var prompt = model.TokenizeConversation(turns);           // the template and text are checked before the image work
-        int maxNew = MaxNewTokens(model, options);
+        var prompt = model.TokenizeConversation(turns);           // the template, text and settings are checked before the image work
+        Sampling.Validate(options, model.Tokenizer.VocabSize);
         var sw = Stopwatch.StartNew();
         var images = new List<ImageFeatures>(prompt.Images);
         foreach (var t in turns)
@@ -109,11 +118,19 @@ public static class Generator
         return Generate(model, prompt, images, options, sw.Elapsed.TotalMilliseconds);
     }
 
-    private static int MaxNewTokens(IVisionLanguageModel model, GenerationOptions options)
+    /// <summary>Checks the settings and the context before any work: the number of new tokens to generate.</summary>
+    private static int MaxNewTokens(IVisionLanguageModel model, GenerationOptions options, int textTokens, int visualTokens)
     {
         int maxNew = options.MaxNewTokens ?? model.DefaultMaxNewTokens;
+        int context = model.LanguageModel.Config.MaxPositionEmbeddings;
+        if (maxNew < 1 || maxNew > context)
+            throw new GenerationOptionException($"max new tokens {maxNew} is outside 1..{context} (the model's max_position_embeddings)");
+        if (!(options.Temperature >= 0) || !float.IsFinite(options.Temperature))
+            throw new GenerationOptionException($"temperature {options.Temperature} must be a finite number >= 0");
+        if (!(options.TopP > 0 && options.TopP <= 1))
+            throw new GenerationOptionException($"top-p {options.TopP} must be in (0, 1]");
         Sampling.Validate(options with { MaxNewTokens = maxNew }, model.Tokenizer.VocabSize);
-        return maxNew;
+        return ContextLimit.NewTokens(textTokens, visualTokens, maxNew, context, options.FitToContext);
     }
 
     private static Answer Decode(IVisionLanguageModel model, InferenceRun run, int maxNew, GenerationOptions options)

@@ -11,10 +11,13 @@ namespace AutoPrune.Tests.Server;
 [CollectionDefinition(Name)]
 public sealed class ServerCollection : ICollectionFixture<ServerFixture> { public const string Name = "server"; }
 
-/// <summary>The embedded model served on 127.0.0.1 at a free port for the whole collection; stopped at the end.</summary>
+/// <summary>
+/// The embedded model (with room in its context for two images) served on 127.0.0.1 at a free port for the whole
+/// collection; stopped at the end.
+/// </summary>
 public sealed class ServerFixture : IAsyncLifetime
 {
-    public LlavaModel Model { get; } = LlavaModel.Load(TestPaths.TinyModel);
+    public LlavaModel Model { get; } = LlavaModel.Load(TinyModelCopy.LongContext());
     public AutoPruneServer Server { get; private set; } = null!;
     public HttpClient Http { get; private set; } = null!;
     public string Url => Server.Url;

@@ -9,6 +9,8 @@ namespace AutoPrune.Models;
 /// <summary>
 /// LLaVA-1.5 (llava-hf LlavaForConditionalGeneration): CLIP vision tower → projector → image features merged at
 /// the &lt;image&gt; position → LLaMA decoder. Weights stay memory-mapped in their file dtype.
+/// Thread safety: after loading, the model holds only read-only weights and tables; every per-answer buffer lives in
+/// an <see cref="InferenceRun"/>, so one model can serve concurrent requests (each with its own run).
 /// </summary>
 public sealed class LlavaModel : IVisionLanguageModel
 {
@@ -98,18 +100,22 @@ public sealed class LlavaModel : IVisionLanguageModel
 
     /// <summary>The chat template around <paramref name="question"/> with <paramref name="images"/> image slots, tokenized.</summary>
     public TokenizedPrompt Tokenize(string question, int images = 1) =>
-        TokenizeWith(Tokenizer, Config.ImageTokenIndex, ChatTemplate.Format(question, Config.Text.ModelType, images), images);
+        TokenizeWith(Tokenizer, Config.ImageTokenIndex, ChatTemplate.Format(question, Config.Text.ModelType, images), images,
+            Config.Text.MaxPositionEmbeddings);
 
     /// <summary>Tokenizes a prompt already in the model's chat format; every &lt;image&gt; token is an image placeholder.</summary>
-    public TokenizedPrompt TokenizePrompt(string text) => TokenizeWith(Tokenizer, Config.ImageTokenIndex, text, null);
+    public TokenizedPrompt TokenizePrompt(string text) =>
+        TokenizeWith(Tokenizer, Config.ImageTokenIndex, text, null, Config.Text.MaxPositionEmbeddings);
 
     /// <summary>A conversation in the model's chat template, tokenized: one placeholder per image of its turns.</summary>
     public TokenizedPrompt TokenizeConversation(IReadOnlyList<Turn> turns) =>
         TokenizeWith(Tokenizer, Config.ImageTokenIndex, ChatTemplate.Format(turns, Config.Text.ModelType), ChatTemplate.ImageCount(turns));
 
     /// <summary>Every <paramref name="imageTokenIndex"/> in the encoded prompt is a placeholder; <paramref name="images"/>, when given, is how many there must be.</summary>
-    internal static TokenizedPrompt TokenizeWith(LlavaTokenizer tokenizer, int imageTokenIndex, string prompt, int? images)
+    internal static TokenizedPrompt TokenizeWith(LlavaTokenizer tokenizer, int imageTokenIndex, string prompt, int? images,
+        int maxPositions = int.MaxValue)
     {
+        ContextLimit.CheckTextLength(prompt, maxPositions, tokenizer.MaxTokenChars);
         var ids = tokenizer.EncodePrompt(prompt);
         var positions = new List<int>();
         for (int i = 0; i < ids.Length; i++)
@@ -133,6 +139,7 @@ public sealed class LlavaModel : IVisionLanguageModel
     /// <summary>Vision tower + projector: one image's features, independent of any prompt (cacheable).</summary>
     public ImageFeatures EncodeImage(float[] pixels)
     {
+        Weights.CheckFilesUnchanged();
         var vis = Vision.Forward(pixels);
         var feats = Projector.Forward(vis.Features, vis.Tokens);
         return new ImageFeatures(feats, vis.Tokens, Config.Text.HiddenSize, vis.ClsAttention, vis.Keys, Config.Vision.HiddenSize);
@@ -142,8 +149,12 @@ public sealed class LlavaModel : IVisionLanguageModel
     public ImageFeatures EncodeImage(RgbImage image) => EncodeImage(PreprocessImage(image));
 
     /// <summary>A run over already encoded images (one per placeholder of the prompt); call Prefill or Generate on it.</summary>
-    public InferenceRun StartRun(TokenizedPrompt prompt, IReadOnlyList<ImageFeatures> images, IPruningPolicy? policy = null, int reserveForDecode = 8) =>
-        new(LanguageModel, prompt, images, policy, reserveForDecode);
+    public InferenceRun StartRun(TokenizedPrompt prompt, IReadOnlyList<ImageFeatures> images, IPruningPolicy? policy = null, int reserveForDecode = 8)
+    {
+        // A weights file shrunk or rewritten since loading would be read past its end (SIGBUS) or give other answers.
+        Weights.CheckFilesUnchanged();
+        return new(LanguageModel, prompt, images, policy, reserveForDecode);
+    }
 
     /// <summary>
     /// Vision tower + projector + merge + decoder prefill with a pruning policy, for a prompt with one image.
