@@ -42,7 +42,7 @@ public sealed class OpenAiClientTests(ServerFixture fx)
         Assert.Equal(ChatFinishReason.Stop, c.FinishReason);
         Assert.Equal(expected.OutputIds.Length, c.Usage.OutputTokenCount);
         Assert.Equal(expected.PromptTokens - 1 + 256, c.Usage.InputTokenCount);
-        Assert.Equal("llava-shapes-tiny", c.Model);
+        Assert.Equal(fx.Server.ModelId, c.Model);
     }
 
     [Fact]
@@ -162,6 +162,6 @@ public sealed class OpenAiClientTests(ServerFixture fx)
 
         var models = await new OpenAIClient(new ApiKeyCredential("unused"), new OpenAIClientOptions { Endpoint = new Uri(fx.Url + "/v1") })
             .GetOpenAIModelClient().GetModelsAsync();
-        Assert.Equal("llava-shapes-tiny", Assert.Single(models.Value).Id);
+        Assert.Equal(fx.Server.ModelId, Assert.Single(models.Value).Id);
     }
 }

@@ -68,7 +68,7 @@ public sealed class ServerProtocolTests(ServerFixture fx)
     {
         var models = JsonNode.Parse(await fx.Http.GetStringAsync("/v1/models"))!;
         Assert.Equal("list", models["object"]!.GetValue<string>());
-        Assert.Equal("llava-shapes-tiny", models["data"]![0]!["id"]!.GetValue<string>());
+        Assert.Equal(fx.Server.ModelId, models["data"]![0]!["id"]!.GetValue<string>());
         var health = JsonNode.Parse(await fx.Http.GetStringAsync("/health"))!;
         Assert.Equal("ok", health["status"]!.GetValue<string>());
         using var missing = await fx.Http.GetAsync("/v1/completions");
