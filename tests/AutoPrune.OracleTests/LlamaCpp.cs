@@ -13,7 +13,7 @@ public sealed class LlamaCpp : IDisposable
     private readonly ModelParams _params;
     public LLamaWeights Weights { get; }
 
-    public LlamaCpp(string gguf, int threads = 2)
+    public LlamaCpp(string gguf, int threads = 1)
     {
         lock (s_init)
         {
