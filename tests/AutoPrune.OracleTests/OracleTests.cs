@@ -1,5 +1,4 @@
 using System.Text.Json;
-using AutoPrune.Accounting;
 using AutoPrune.Loading.Gguf;
 using AutoPrune.Models;
 using AutoPrune.Pruning;
@@ -62,25 +61,19 @@ public sealed class OracleTests(ConvertedModels fx, Xunit.Abstractions.ITestOutp
 
     private static string TextOnly(string question) => $"USER: {question} ASSISTANT:";
 
-    /// <summary>This engine's text-only forward (no image): last logits and the greedy continuation.</summary>
+    /// <summary>This engine's text-only forward (a run with no image): last logits and the greedy continuation.</summary>
     private static (float[] Logits, int[] Greedy) Ours(LlavaModel m, int[] ids, int steps)
     {
-        var dec = m.Decoder;
-        int d = dec.Config.HiddenSize, n = ids.Length;
-        var h = new float[n * d];
-        dec.Embed(ids, h);
-        var cache = new KvCache(dec.Layers.Length, dec.KvDim);
-        var trace = new PrefillTrace { TextTokens = n };
-        var logits = dec.Prefill(h, n, n, 0, [], new NoPruning(), cache, trace, steps + 1);
+        var run = m.StartRun(new TokenizedPrompt(ids, Array.Empty<int>()), [], null, steps + 1);
+        var logits = (float[])run.Prefill().Clone();
         var first = logits;
-        var scratch = new LlamaDecoderLayer.Scratch(1, dec.Config);
         var outIds = new List<int>();
         for (int s = 0; s < steps; s++)
         {
             int next = LlamaCpp.ArgMax(logits);
             outIds.Add(next);
             if (next == m.Tokenizer.EosId) break;
-            logits = dec.DecodeStep(next, cache, PositionMode.Compact, scratch);
+            logits = run.Decode(next);
         }
         return (first, outIds.ToArray());
     }
