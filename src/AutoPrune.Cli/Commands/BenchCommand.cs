@@ -68,15 +68,16 @@ public static class BenchCommand
             var result = new Dictionary<string, object?>
             {
                 ["shape"] = shapeName, ["weight_dtype"] = dt.Name(), ["threads"] = Environment.ProcessorCount,
+                ["cpu"] = Simd.CpuModel(), ["cpu_features"] = Simd.CpuFeatures(),
+                ["kernels"] = new Dictionary<string, string>
+                {
+                    ["gemm"] = Gemm.Isa, ["gemv"] = Gemm.Isa, ["attention"] = Attention.Isa, ["elementwise"] = Ops.Isa,
+                    ["block_quantized"] = Tensors.Quant.QuantDot.Isa,
+                },
             };
             Line($"shape {shapeName} | weights {dt.Name()} | threads {Environment.ProcessorCount}");
-            result["cpu"] = CpuModel();
-            result["kernels"] = new Dictionary<string, string>
-            {
-                ["f32_bf16_f16_gemm_gemv"] = Gemm.IsSupported ? "AVX2+FMA" : "portable (System.Numerics.Tensors)",
-                ["block_quantized"] = Tensors.Quant.QuantDot.Isa + " int8 block dot products (scalar reference for Q4_1, Q5_0, Q5_1, Q5_K)",
-            };
-            Line($"cpu {result["cpu"]} | F32/BF16/F16 kernels {Gemm.IsSupported switch { true => "AVX2+FMA", _ => "portable" }} | block-quantized kernels {Tensors.Quant.QuantDot.Isa}");
+            Line($"cpu {result["cpu"]} ({result["cpu_features"]}) | kernels: GEMM/GEMV {Gemm.Isa}, attention {Attention.Isa}, elementwise {Ops.Isa}, " +
+                 $"block-quantized {Tensors.Quant.QuantDot.Isa}");
             if (!r.GetValue(noGemm))
             {
                 var gemm = new List<GemmRow>();
@@ -148,18 +149,6 @@ public static class BenchCommand
             return 0;
         });
         return cmd;
-    }
-
-    private static string CpuModel()
-    {
-        try
-        {
-            foreach (var line in File.ReadLines("/proc/cpuinfo"))
-                if (line.StartsWith("model name", StringComparison.Ordinal)) return line[(line.IndexOf(':') + 1)..].Trim();
-        }
-        catch (IOException) { }
-        catch (UnauthorizedAccessException) { }
-        return System.Runtime.InteropServices.RuntimeInformation.ProcessArchitecture.ToString();
     }
 
     private static (LlamaConfig text, int visualTokens, int visionHidden, int imageToken) ResolveShape(string name)
