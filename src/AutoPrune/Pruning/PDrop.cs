@@ -18,6 +18,13 @@ namespace AutoPrune.Pruning;
 /// </summary>
 public sealed class PDrop : IPruningPolicy
 {
+    public static readonly PolicyInfo Info = new("pdrop", "at the start of each stage (layers 8/16/24 of 32, scaled)",
+        "attention of the last instruction token, scored with the stage's first layer's q/k", "lambda = 0.5: each stage keeps half", "compact",
+    [
+        new("layers", SettingKind.IntegerList, "8,16,24 of 32, scaled to depth", "stage start layers, in the model's own layers"),
+        new("lambda", SettingKind.Number, "0.5", "fraction each stage keeps, 0 < lambda <= 1; only without a budget"),
+    ]);
+
     public string Name => "pdrop";
     public PositionMode Positions { get; }
 
@@ -27,7 +34,7 @@ public sealed class PDrop : IPruningPolicy
 
     public PDrop(PolicyOptions options)
     {
-        var s = new SettingsReader(Name, options, "layers", "lambda");
+        var s = new SettingsReader(Info, options);
         _layers = s.IntList("layers");
         _lambda = s.Double("lambda", 0, 1, minExclusive: true);
         if (_lambda != null && options.Budget != null)

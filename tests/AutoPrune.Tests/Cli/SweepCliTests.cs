@@ -41,12 +41,16 @@ public sealed class SweepCliTests
         try
         {
             var (code, stdout, stderr) = Sweep(dir, "--policies", "fastv", "--budgets", "64", "--set", "x0=10");
-            Assert.Equal(1, code);
             Assert.Contains("x0", stderr);
             Assert.DoesNotContain("infeasible", stderr + stdout);
+            Assert.Contains("none of the swept policies", stderr);
+            Assert.Equal(2, code);
             (code, _, stderr) = Sweep(dir, "--policies", "fastv,magic", "--budgets", "64");
             Assert.Equal(2, code);
             Assert.Contains("unknown policy 'magic'", stderr);
+            (code, _, stderr) = Sweep(dir, "--policies", "fastv", "--budgets", "64", "--set", "R=2");
+            Assert.Equal(1, code);                                         // a declared setting with a bad value: the policy says why
+            Assert.Contains("fastv: setting R=2 is out of range", stderr);
             Assert.False(File.Exists(Path.Combine(dir, "none.json")));   // refused before any question ran
         }
         finally { Directory.Delete(dir, true); }
@@ -58,9 +62,10 @@ public sealed class SweepCliTests
         var dir = TestPaths.TempDir();
         try
         {
-            // fastv cannot go below 32.875 on 8 layers; --positions is accepted as in eval.
+            // fastv cannot go below 32.875 on 8 layers; --positions and AutoPrune's flags are accepted as in eval, and each
+            // policy gets the settings it declares (fastv has no x0).
             var (code, stdout, stderr) = Sweep(dir, "--policies", "fastv,autoprune", "--budgets", "64,10", "--limit", "2",
-                "--positions", "original", "--timing-questions", "0");
+                "--positions", "original", "--x0", "14", "--budget-mode", "faithful", "--timing-questions", "0");
             Assert.True(code == 0, stderr);
             var md = File.ReadAllText(Path.Combine(dir, "sweep.md"));
             Assert.Contains("Not run (infeasible)", md);
@@ -70,6 +75,8 @@ public sealed class SweepCliTests
             using var meta = JsonDocument.Parse(File.ReadAllText(Path.Combine(dir, "autoprune_64.predictions.jsonl.meta.json")));
             var opts = meta.RootElement.GetProperty("options");
             Assert.Equal("original", opts.GetProperty("positions").GetString());
+            Assert.Equal("14", opts.GetProperty("set:x0").GetString());
+            Assert.Contains("| autoprune@64 (budget-mode=faithful, x0=14) |", md);   // a non-default setting labels the row
         }
         finally { Directory.Delete(dir, true); }
     }

@@ -29,6 +29,22 @@ public sealed class AutoPrunePolicy : IPruningPolicy
     public const string PolicyName = "autoprune";
     public const double ClsMiWeight = 0.3;
 
+    public static readonly PolicyInfo Info = new(PolicyName,
+        "after layer 0 (preselects 2.5T), then after every layer on a logistic schedule adapted to the question's mutual information",
+        "[CLS] attention + MI-weighted text attention, then text-to-visual attention; dropped tokens recycled",
+        "round(64 N0/576): 28 of 256, 64 of 576 visual tokens", "compact",
+    [
+        new("x0", SettingKind.Number, "14.9", "retention-curve midpoint, given for 32 layers and scaled by depth"),
+        new("k0", SettingKind.Number, "0.4", "curve slope at zero mutual information"),
+        new("gamma", SettingKind.Number, "0.2", "slope decrease per unit of MI1: k = max(k0 - gamma MI1, 0)"),
+        new("budget-mode", SettingKind.Choice, "strict",
+            "strict: the budget is the mean of the visual tokens every layer processes; faithful: the official accounting " +
+            "(layer 0 counted as 2.5T), a reproduction mode that processes more than the budget", "strict", "faithful"),
+        new("recycle", SettingKind.Boolean, "true", "recycle the best dropped tokens into merged clusters"),
+        new("mi-norm", SettingKind.Choice, "sum", "normalization of MI1: sum over heads (official), mean over heads, or mean per text token",
+            "sum", "mean", "mean-per-text"),
+    ]);
+
     public string Name => PolicyName;
     public PositionMode Positions { get; }
     public double? Budget { get; }
