@@ -125,13 +125,9 @@ public static class BenchCommand
 
     private static (LlamaConfig text, int visualTokens, int visionHidden, int imageToken) ResolveShape(string name)
     {
-        if (name is "llava-7b" or "llava-13b")
-        {
-            var (t, n0, vh) = SyntheticDecoder.NamedShape(name);
-            return (t, n0, vh, 32000);
-        }
         LlavaConfig cfg;
-        if (name == "tiny")
+        if (ModelShapes.IsNamed(name)) cfg = ModelShapes.Get(name);
+        else if (name == "tiny")
         {
             // The embedded model's config.json is built into the tool, so the shape works outside a checkout.
             using var s = typeof(BenchCommand).Assembly.GetManifestResourceStream(TinyConfigResource)

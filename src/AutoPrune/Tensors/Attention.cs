@@ -65,7 +65,7 @@ public static unsafe class Attention
                 if (serial)
                     for (int it = 0; it < items; it++) RunItem(job, it);
                 else
-                    Parallel.For(0, items, Parallelism.Options, it => RunItem(job, it));
+                    Parallelism.For(items, job, static (ref readonly Job j, int it) => RunItem(j, it));
                 if (nSplit > 1) Merge(job, baseItems);
             }
         }
@@ -445,25 +445,46 @@ public static unsafe class Attention
     {
         int qDim = heads * hd, kvDim = kvHeads * hd, group = heads / kvHeads, offset = nk - nq;
         float scale = 1f / MathF.Sqrt(hd);
-        const int QBlock = 32;
-        int qBlocks = (nq + QBlock - 1) / QBlock;
-        Parallel.For(0, heads * qBlocks, Parallelism.Options, () => new float[nk], (item, _, scores) =>
+        int qBlocks = (nq + RowwiseQBlock - 1) / RowwiseQBlock;
+        var job = new RowwiseJob { Q = q, K = k, V = v, Output = output, Nq = nq, Nk = nk, Hd = hd, QDim = qDim, KvDim = kvDim,
+            Group = group, Offset = offset, QBlocks = qBlocks, Causal = causal, Scale = scale };
+        Parallelism.For(heads * qBlocks, job, static (ref readonly RowwiseJob j, int item) =>
         {
-            int h = item / qBlocks, qb = item % qBlocks, kh = h / group;
-            int i1 = Math.Min(nq, (qb + 1) * QBlock);
-            for (int i = qb * QBlock; i < i1; i++)
+            int h = item / j.QBlocks, qb = item % j.QBlocks, kh = h / j.Group, hd = j.Hd;
+            int i1 = Math.Min(j.Nq, (qb + 1) * RowwiseQBlock);
+            var scores = Scores(j.Nk);
+            for (int i = qb * RowwiseQBlock; i < i1; i++)
             {
-                int len = causal ? Math.Clamp(i + offset + 1, 0, nk) : nk;
+                int len = j.Causal ? Math.Clamp(i + j.Offset + 1, 0, j.Nk) : j.Nk;
                 var s = scores.AsSpan(0, len);
-                var qi = q.AsSpan(i * qDim + h * hd, hd);
-                for (int j = 0; j < len; j++) s[j] = TensorPrimitives.Dot(qi, k.AsSpan(j * kvDim + kh * hd, hd)) * scale;
+                var qi = j.Q.AsSpan(i * j.QDim + h * hd, hd);
+                for (int t = 0; t < len; t++) s[t] = TensorPrimitives.Dot(qi, j.K.AsSpan(t * j.KvDim + kh * hd, hd)) * j.Scale;
                 Ops.SoftmaxReference(s);
-                var o = output.AsSpan(i * qDim + h * hd, hd);
+                var o = j.Output.AsSpan(i * j.QDim + h * hd, hd);
                 o.Clear();
-                for (int j = 0; j < len; j++) TensorPrimitives.MultiplyAdd(v.AsSpan(j * kvDim + kh * hd, hd), s[j], o, o);
+                for (int t = 0; t < len; t++) TensorPrimitives.MultiplyAdd(j.V.AsSpan(t * j.KvDim + kh * hd, hd), s[t], o, o);
             }
-            return scores;
-        }, _ => { });
+        });
+    }
+
+    private const int RowwiseQBlock = 32;
+
+    private struct RowwiseJob
+    {
+        public float[] Q, K, V, Output;
+        public int Nq, Nk, Hd, QDim, KvDim, Group, Offset, QBlocks;
+        public bool Causal;
+        public float Scale;
+    }
+
+    [ThreadStatic] private static float[]? t_scores;
+
+    /// <summary>This thread's score row of at least <paramref name="n"/> floats (reused across calls).</summary>
+    private static float[] Scores(int n)
+    {
+        var s = t_scores;
+        if (s == null || s.Length < n) t_scores = s = new float[Math.Max(n, 64)];
+        return s;
     }
 
     /// <summary>Scalar reference for tests: double-precision dots, softmax and weighted sums, one row at a time.</summary>
@@ -525,42 +546,56 @@ public static unsafe class Attention
         int groups = (nr + MR - 1) / MR;
         fixed (float* pq = q, pk = k)
         {
-            nint qp = (nint)pq, kp = (nint)pk;
-            Parallel.For(0, heads * groups, Parallelism.Options, () => new float[MR * nk + 8], (item, _, scores) =>
-            {
-                int h = item / groups, g0 = item % groups * MR, gr = Math.Min(MR, nr - g0), kh = h / group;
-                Span<int> len = stackalloc int[MR];
-                int maxLen = 0;
-                for (int r = 0; r < gr; r++)
-                {
-                    len[r] = causal ? Math.Clamp(rows[g0 + r] + offset + 1, 0, nk) : nk;
-                    maxLen = Math.Max(maxLen, len[r]);
-                }
-                fixed (float* sp = scores)
-                {
-                    float* qb = (float*)qp + h * hd, kb = (float*)kp + kh * hd;
-                    float* q0 = qb + (long)rows[g0] * qDim;
-                    float* q1 = qb + (long)rows[g0 + Math.Min(1, gr - 1)] * qDim;
-                    float* q2 = qb + (long)rows[g0 + Math.Min(2, gr - 1)] * qDim;
-                    float* q3 = qb + (long)rows[g0 + Math.Min(3, gr - 1)] * qDim;
-                    for (int j = 0; j < maxLen; j += 2)
-                    {
-                        float* ka = kb + (long)j * kvDim;
-                        Dot4x2(q0, q1, q2, q3, ka, j + 1 < maxLen ? ka + kvDim : ka, hd, sp + j, nk + 2);
-                    }
-                    for (int r = 0; r < gr; r++)
-                    {
-                        var s = new Span<float>(sp + r * (nk + 2), len[r]);
-                        TensorPrimitives.Multiply(s, scale, s);
-                        Ops.Softmax(s);
-                        int baseIdx = (h * nr + g0 + r) * nc;
-                        for (int c = 0; c < nc; c++) result[baseIdx + c] = (uint)cols[c] < (uint)len[r] ? s[cols[c]] : 0f;
-                    }
-                }
-                return scores;
-            }, _ => { });
+            var job = new ProbabilitiesJob { Q = pq, K = pk, Rows = rows, Cols = cols, Result = result, Nk = nk, Hd = hd, QDim = qDim,
+                KvDim = kvDim, Group = group, Offset = offset, Groups = groups, Causal = causal, Scale = scale };
+            Parallelism.For(heads * groups, job, static (ref readonly ProbabilitiesJob j, int item) => ProbabilitiesItem(j, item));
         }
         return result;
+    }
+
+    private struct ProbabilitiesJob
+    {
+        public float* Q, K;
+        public int[] Rows, Cols;
+        public float[] Result;
+        public int Nk, Hd, QDim, KvDim, Group, Offset, Groups;
+        public bool Causal;
+        public float Scale;
+    }
+
+    /// <summary>Work item (head, group of MR selected rows) of <see cref="Probabilities"/>, scored with the 4-row dot kernel.</summary>
+    private static void ProbabilitiesItem(in ProbabilitiesJob j, int item)
+    {
+        int nk = j.Nk, hd = j.Hd, nr = j.Rows.Length, nc = j.Cols.Length;
+        int h = item / j.Groups, g0 = item % j.Groups * MR, gr = Math.Min(MR, nr - g0), kh = h / j.Group;
+        Span<int> len = stackalloc int[MR];
+        int maxLen = 0;
+        for (int r = 0; r < gr; r++)
+        {
+            len[r] = j.Causal ? Math.Clamp(j.Rows[g0 + r] + j.Offset + 1, 0, nk) : nk;
+            maxLen = Math.Max(maxLen, len[r]);
+        }
+        fixed (float* sp = Scores(MR * (nk + 2) + 8))
+        {
+            float* qb = j.Q + h * hd, kb = j.K + kh * hd;
+            float* q0 = qb + (long)j.Rows[g0] * j.QDim;
+            float* q1 = qb + (long)j.Rows[g0 + Math.Min(1, gr - 1)] * j.QDim;
+            float* q2 = qb + (long)j.Rows[g0 + Math.Min(2, gr - 1)] * j.QDim;
+            float* q3 = qb + (long)j.Rows[g0 + Math.Min(3, gr - 1)] * j.QDim;
+            for (int t = 0; t < maxLen; t += 2)
+            {
+                float* ka = kb + (long)t * j.KvDim;
+                Dot4x2(q0, q1, q2, q3, ka, t + 1 < maxLen ? ka + j.KvDim : ka, hd, sp + t, nk + 2);
+            }
+            for (int r = 0; r < gr; r++)
+            {
+                var s = new Span<float>(sp + r * (nk + 2), len[r]);
+                TensorPrimitives.Multiply(s, j.Scale, s);
+                Ops.Softmax(s);
+                int baseIdx = (h * nr + g0 + r) * nc;
+                for (int c = 0; c < nc; c++) j.Result[baseIdx + c] = (uint)j.Cols[c] < (uint)len[r] ? s[j.Cols[c]] : 0f;
+            }
+        }
     }
 
     private static void ProbabilitiesRowwise(float[] q, float[] k, int nk, int heads, int group, int hd, bool causal, int offset,

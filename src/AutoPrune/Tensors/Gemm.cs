@@ -106,10 +106,9 @@ public static unsafe class Gemm
         int mPad = (m + MR - 1) / MR * MR;
         int kBlocks = (k + KC - 1) / KC;
         int threads = Math.Max(1, MaxThreads);
-        nint xp = (nint)x, pap = (nint)pa;
+        var job = new PackedJob { X = x, Pa = pa, M = m, MPad = mPad, W = w, Bias = bias, Y = y };
         if (threads > 1 && kBlocks > 1 && (long)m * k >= 1 << 16)
-            Parallel.For(0, kBlocks, Parallelism.Options, pb =>
-                PackABlock((float*)xp, m, k, mPad, pb, (float*)pap));
+            Parallelism.For(kBlocks, job, static (ref readonly PackedJob j, int pb) => PackABlock(j.X, j.M, j.W.Cols, j.MPad, pb, j.Pa));
         else
             for (int pb = 0; pb < kBlocks; pb++) PackABlock(x, m, k, mPad, pb, pa);
 
@@ -128,17 +127,16 @@ public static unsafe class Gemm
         int panelsPerGroup = (mPanels + mGroups - 1) / mGroups;
         int items = nChunks * mGroups;
 
-        nint yp = (nint)y, bp = (nint)bias;
-        if (threads == 1 || items == 1)
-        {
-            for (int it = 0; it < items; it++)
-                PackedItem(it, nChunks, nc, panelsPerGroup, m, mPad, w, (float*)pap, (float*)bp, (float*)yp);
-        }
-        else
-        {
-            Parallel.For(0, items, Parallelism.Options, it =>
-                PackedItem(it, nChunks, nc, panelsPerGroup, m, mPad, w, (float*)pap, (float*)bp, (float*)yp));
-        }
+        job.NChunks = nChunks; job.Nc = nc; job.PanelsPerGroup = panelsPerGroup;
+        Parallelism.For(items, job, static (ref readonly PackedJob j, int it) =>
+            PackedItem(it, j.NChunks, j.Nc, j.PanelsPerGroup, j.M, j.MPad, j.W, j.Pa, j.Bias, j.Y));
+    }
+
+    private struct PackedJob
+    {
+        public float* X, Pa, Bias, Y;
+        public int M, MPad, NChunks, Nc, PanelsPerGroup;
+        public Weight W;
     }
 
     private static void PackABlock(float* x, int m, int k, int mPad, int pb, float* pa)
@@ -204,9 +202,16 @@ public static unsafe class Gemm
         int rowsPer = ((n + chunks - 1) / chunks + 7) & ~7;
         chunks = (n + rowsPer - 1) / rowsPer;
         if (chunks == 1) { GemvRange(x, m, w, bias, y, 0, n); return; }
-        nint xp = (nint)x, yp = (nint)y, bp = (nint)bias;
-        Parallel.For(0, chunks, Parallelism.Options, c =>
-            GemvRange((float*)xp, m, w, (float*)bp, (float*)yp, c * rowsPer, Math.Min(n, (c + 1) * rowsPer)));
+        var job = new GemvJob { X = x, Y = y, Bias = bias, M = m, RowsPer = rowsPer, W = w };
+        Parallelism.For(chunks, job, static (ref readonly GemvJob j, int c) =>
+            GemvRange(j.X, j.M, j.W, j.Bias, j.Y, c * j.RowsPer, Math.Min(j.W.Rows, (c + 1) * j.RowsPer)));
+    }
+
+    private struct GemvJob
+    {
+        public float* X, Y, Bias;
+        public int M, RowsPer;
+        public Weight W;
     }
 
     private static void GemvRange(float* x, int m, Weight w, float* bias, float* y, int r0, int r1)

@@ -44,26 +44,38 @@ public static class MatMul
         {
             fixed (float* px = x, py = y, pb = bias)
             {
-                var (xp, yp, bp, hasBias) = ((nint)px, (nint)py, (nint)pb, !bias.IsEmpty);
-                int blocks = (n + RowBlock - 1) / RowBlock;
-                Parallel.For(0, blocks, Parallelism.Options, () => new float[RowBlock * k], (blk, _, wbuf) =>
-                {
-                    int n0 = blk * RowBlock, nb = Math.Min(RowBlock, n - n0);
-                    w.CopyTo((long)n0 * k, wbuf.AsSpan(0, nb * k));
-                    var xs = new ReadOnlySpan<float>((float*)xp, m * k);
-                    var ys = new Span<float>((float*)yp, m * n);
-                    for (int i = 0; i < m; i++)
-                    {
-                        var xr = xs.Slice(i * k, k);
-                        for (int j = 0; j < nb; j++)
-                        {
-                            float s = TensorPrimitives.Dot(xr, wbuf.AsSpan(j * k, k));
-                            if (hasBias) s += ((float*)bp)[n0 + j];
-                            ys[i * n + n0 + j] = s;
-                        }
-                    }
-                    return wbuf;
-                }, _ => { });
+                var job = new PortableJob { X = px, Y = py, Bias = bias.IsEmpty ? null : pb, M = m, W = w };
+                Parallelism.For((n + RowBlock - 1) / RowBlock, job, static (ref readonly PortableJob j, int blk) => PortableBlock(j, blk));
+            }
+        }
+    }
+
+    private unsafe struct PortableJob
+    {
+        public float* X, Y, Bias;
+        public int M;
+        public Weight W;
+    }
+
+    [ThreadStatic] private static float[]? t_rows;
+
+    private static unsafe void PortableBlock(in PortableJob j, int blk)
+    {
+        int n = j.W.Rows, k = j.W.Cols, m = j.M;
+        int n0 = blk * RowBlock, nb = Math.Min(RowBlock, n - n0);
+        var wbuf = t_rows;
+        if (wbuf == null || wbuf.Length < nb * k) t_rows = wbuf = new float[RowBlock * k];
+        j.W.CopyTo((long)n0 * k, wbuf.AsSpan(0, nb * k));
+        var xs = new ReadOnlySpan<float>(j.X, m * k);
+        var ys = new Span<float>(j.Y, m * n);
+        for (int i = 0; i < m; i++)
+        {
+            var xr = xs.Slice(i * k, k);
+            for (int r = 0; r < nb; r++)
+            {
+                float s = TensorPrimitives.Dot(xr, wbuf.AsSpan(r * k, k));
+                if (j.Bias != null) s += j.Bias[n0 + r];
+                ys[i * n + n0 + r] = s;
             }
         }
     }

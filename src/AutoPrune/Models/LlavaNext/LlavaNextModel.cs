@@ -119,7 +119,8 @@ public sealed class LlavaNextModel : IDisposable
     {
         var per = new VisionOutput[img.Tiles];
         // Tiles are independent; each tower forward is deterministic, so the result does not depend on the scheduling.
-        Parallel.For(0, img.Tiles, Parallelism.Options, t => per[t] = Vision.Forward(img.Tile(t).ToArray()));
+        Parallelism.For(img.Tiles, (per, img, Vision), static (ref readonly (VisionOutput[] per, AnyresImage img, ClipVisionTower vision) s, int t) =>
+            s.per[t] = s.vision.Forward(s.img.Tile(t).ToArray()));
         int tokens = per[0].Tokens, dv = Config.Llava.Vision.HiddenSize;
         var selected = new float[img.Tiles * tokens * dv];
         for (int t = 0; t < img.Tiles; t++) per[t].Features.CopyTo(selected, t * tokens * dv);

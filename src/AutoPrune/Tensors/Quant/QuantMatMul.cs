@@ -17,13 +17,22 @@ public static unsafe class QuantMatMul
         fixed (float* px = x, py = y, pb = bias)
         {
             var acts = QuantizedActivations.For(px, m, k);
-            nint yp = (nint)py, bp = bias.IsEmpty ? 0 : (nint)pb;
+            float* bp = bias.IsEmpty ? null : pb;
             int chunks = (n + RowChunk - 1) / RowChunk;
             if (Parallelism.MaxThreads == 1 || (long)n * k < 1 << 16)
-                for (int c = 0; c < chunks; c++) Chunk(c, acts, m, w, (float*)bp, (float*)yp);
+                for (int c = 0; c < chunks; c++) Chunk(c, acts, m, w, bp, py);
             else
-                Parallel.For(0, chunks, Parallelism.Options, c => Chunk(c, acts, m, w, (float*)bp, (float*)yp));
+                Parallelism.For(chunks, new Job { Acts = acts, M = m, W = w, Bias = bp, Y = py },
+                    static (ref readonly Job j, int c) => Chunk(c, j.Acts, j.M, j.W, j.Bias, j.Y));
         }
+    }
+
+    private struct Job
+    {
+        public QuantizedActivations Acts;
+        public int M;
+        public Weight W;
+        public float* Bias, Y;
     }
 
     private static void Chunk(int c, QuantizedActivations acts, int m, Weight w, float* bias, float* y)

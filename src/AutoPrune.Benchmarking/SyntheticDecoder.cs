@@ -21,16 +21,6 @@ public sealed class SyntheticDecoder : IDisposable
     public required DType WeightDType { get; init; }
     private ModelWeights? _weights;
 
-    /// <summary>LLaVA-1.5 decoders by name; other shapes come from a model folder's config.json.</summary>
-    public static (LlamaConfig text, int visualTokens, int visionHidden) NamedShape(string name) => name switch
-    {
-        "llava-7b" => (new LlamaConfig { HiddenSize = 4096, IntermediateSize = 11008, NumHiddenLayers = 32, NumAttentionHeads = 32,
-            NumKeyValueHeads = 32, HeadDim = 128, VocabSize = 32064, RmsNormEps = 1e-5f }, 576, 1024),
-        "llava-13b" => (new LlamaConfig { HiddenSize = 5120, IntermediateSize = 13824, NumHiddenLayers = 40, NumAttentionHeads = 40,
-            NumKeyValueHeads = 40, HeadDim = 128, VocabSize = 32064, RmsNormEps = 1e-5f }, 576, 1024),
-        _ => throw new ArgumentException($"unknown shape '{name}' (llava-7b, llava-13b, or a model folder)"),
-    };
-
     public static SyntheticDecoder Create(string shape, LlamaConfig text, int visualTokens, int visionHidden, int? layers, DType dtype, int seed = 1)
     {
         if (layers is < 1) throw new ArgumentOutOfRangeException(nameof(layers), "a decoder needs at least one layer");

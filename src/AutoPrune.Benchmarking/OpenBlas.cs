@@ -1,6 +1,6 @@
 using System.Runtime.InteropServices;
 
-namespace AutoPrune.Tensors;
+namespace AutoPrune.Benchmarking;
 
 /// <summary>
 /// Optional OpenBLAS binding used only to compare our GEMM against (benchmarks). Loaded lazily

@@ -102,19 +102,19 @@ public static unsafe class GemmBenchmark
             for (long i = 0; i < count; i++) p[i] = 1f;
             int threads = Math.Max(1, Gemm.MaxThreads), chunks = threads * 4;
             long per = (count / chunks + 7) & ~7L;
-            nint pp = (nint)p;
             var sums = new float[chunks];
-            void Once() => Parallel.For(0, chunks, new ParallelOptions { MaxDegreeOfParallelism = threads }, c =>
+            var job = new ReadJob { P = p, Count = count, Per = per, Sums = sums };
+            void Once() => Parallelism.For(chunks, job, static (ref readonly ReadJob j, int c) =>
             {
-                float* q = (float*)pp;
-                long a = c * per, e = Math.Min(count, a + per);
+                float* q = j.P;
+                long a = c * j.Per, e = Math.Min(j.Count, a + j.Per);
                 Vector256<float> s0 = default, s1 = default, s2 = default, s3 = default;
                 for (; a + 32 <= e; a += 32)
                 {
                     s0 += Vector256.Load(q + a); s1 += Vector256.Load(q + a + 8);
                     s2 += Vector256.Load(q + a + 16); s3 += Vector256.Load(q + a + 24);
                 }
-                sums[c] = Vector256.Sum(s0 + s1 + s2 + s3);
+                j.Sums[c] = Vector256.Sum(s0 + s1 + s2 + s3);
             });
             Once();
             var t = new double[reps];
@@ -130,6 +130,13 @@ public static unsafe class GemmBenchmark
         {
             mem.Dispose();
         }
+    }
+
+    private struct ReadJob
+    {
+        public float* P;
+        public long Count, Per;
+        public float[] Sums;
     }
 
     private static double Min(double[] a)

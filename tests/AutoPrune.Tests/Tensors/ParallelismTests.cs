@@ -1,0 +1,90 @@
+using AutoPrune.Tensors;
+
+namespace AutoPrune.Tests.Tensors;
+
+[Collection(ThreadCountCollection.Name)]
+public sealed class ParallelismTests
+{
+    private struct Counts { public int[] Hits; public int Threads; }
+
+    private static void WithThreads(int n, Action body)
+    {
+        int saved = Parallelism.MaxThreads;
+        Parallelism.MaxThreads = n;
+        try { body(); }
+        finally { Parallelism.MaxThreads = saved; }
+    }
+
+    [Theory]
+    [InlineData(1, 1)]
+    [InlineData(2, 1)]
+    [InlineData(2, 1000)]
+    [InlineData(4, 7)]
+    [InlineData(3, 100_000)]
+    public void EveryItemRunsExactlyOnce(int threads, int count) => WithThreads(threads, () =>
+    {
+        for (int rep = 0; rep < 20; rep++)
+        {
+            var state = new Counts { Hits = new int[count] };
+            Parallelism.For(count, state, static (ref readonly Counts s, int i) => Interlocked.Increment(ref s.Hits[i]));
+            Assert.All(state.Hits, h => Assert.Equal(1, h));
+        }
+    });
+
+    [Fact]
+    public void UsesSeveralThreadsWhenAllowed() => WithThreads(2, () =>
+    {
+        // Item 0 waits (bounded) for item 1 to start: with a second thread both run at once. Other test classes
+        // may hold the pool for a moment (a loop then runs on its caller alone), so try a few times.
+        bool parallel = false;
+        for (int attempt = 0; attempt < 20 && !parallel; attempt++)
+        {
+            var ids = new System.Collections.Concurrent.ConcurrentDictionary<int, bool>();
+            var state = (hits: new int[1], ids);
+            Parallelism.For(2, state, static (ref readonly (int[] hits, System.Collections.Concurrent.ConcurrentDictionary<int, bool> ids) s, int i) =>
+            {
+                s.ids[Environment.CurrentManagedThreadId] = true;
+                Interlocked.Increment(ref s.hits[0]);
+                var until = DateTime.UtcNow.AddMilliseconds(500);
+                while (Volatile.Read(ref s.hits[0]) < 2 && DateTime.UtcNow < until) Thread.Yield();
+            });
+            parallel = ids.Count == 2;
+        }
+        Assert.True(parallel, "two items never ran on two threads at once");
+    });
+
+    [Fact]
+    public void ExceptionsReachTheCaller_AndThePoolKeepsWorking() => WithThreads(2, () =>
+    {
+        var e = Assert.Throws<InvalidOperationException>(() =>
+            Parallelism.For(64, 0, static (ref readonly int _, int i) => { if (i == 13) throw new InvalidOperationException("item 13"); }));
+        Assert.Equal("item 13", e.Message);
+        var state = new Counts { Hits = new int[256] };
+        Parallelism.For(256, state, static (ref readonly Counts s, int i) => Interlocked.Increment(ref s.Hits[i]));
+        Assert.All(state.Hits, h => Assert.Equal(1, h));
+    });
+
+    [Fact]
+    public void NestedAndConcurrentLoopsComplete() => WithThreads(2, () =>
+    {
+        var hits = new int[8 * 16];
+        // Outer loops from several threads at once, each with an inner loop per item.
+        System.Threading.Tasks.Parallel.For(0, 4, _ =>
+            Parallelism.For(8, hits, static (ref readonly int[] h, int i) =>
+                Parallelism.For(16, (h, i), static (ref readonly (int[] h, int i) s, int j) => Interlocked.Increment(ref s.h[s.i * 16 + j]))));
+        Assert.All(hits, h => Assert.Equal(4, h));
+    });
+
+    [Fact]
+    public void AWarmLoopAllocatesNothing() => WithThreads(2, () =>
+    {
+        // One call site, as in a kernel: its static lambda's delegate is created on the first call and cached.
+        var state = new Counts { Hits = new int[64] };
+        static void Loop(in Counts state) => Parallelism.For(64, state, static (ref readonly Counts s, int i) => s.Hits[i]++);
+        for (int i = 0; i < 3; i++) Loop(state);
+        long before = GC.GetAllocatedBytesForCurrentThread();
+        for (int i = 0; i < 100; i++) Loop(state);
+        Assert.Equal(0, GC.GetAllocatedBytesForCurrentThread() - before);
+        Assert.All(state.Hits, h => Assert.Equal(103, h));
+    });
+}
