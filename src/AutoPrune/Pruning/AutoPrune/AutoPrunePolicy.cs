@@ -69,35 +69,20 @@ public sealed class AutoPrunePolicy : IPruningPolicy
     {
         Budget = options.Budget;
         Positions = options.Positions ?? PositionMode.Compact;
-        var s = options.Settings;
-        foreach (var key in s.Keys)
-            if (Array.IndexOf(SettingNames, key.ToLowerInvariant()) < 0)
-                throw new PruningOptionException($"autoprune: unknown setting '{key}' (known: {string.Join(", ", SettingNames)})");
-        X0At32 = Number(s, "x0", RetentionCurve.DefaultX0At32, 0, 1000, exclusiveMin: true);
-        K0 = Number(s, "k0", 0.4, 0, 100);
-        Gamma = Number(s, "gamma", 0.2, 0, 1000);
-        Mode = Get(s, "budget-mode")?.ToLowerInvariant() switch
+        var s = new SettingsReader(Info, options);
+        X0At32 = s.Double("x0", 0, 1000, minExclusive: true) ?? RetentionCurve.DefaultX0At32;
+        K0 = s.Double("k0", 0, 100) ?? 0.4;
+        Gamma = s.Double("gamma", 0, 1000) ?? 0.2;
+        // Strict by default: the budget is what the layers process. Faithful (the official accounting) is a reproduction mode.
+        Mode = s.Choice("budget-mode") == "faithful" ? BudgetMode.Faithful : BudgetMode.Strict;
+        Recycle = s.Bool("recycle") ?? true;
+        MiNorm = s.Choice("mi-norm") switch
         {
-            null or "faithful" => BudgetMode.Faithful,
-            "strict" => BudgetMode.Strict,
-            var v => throw new PruningOptionException($"autoprune: budget-mode must be faithful or strict, got '{v}'"),
-        };
-        Recycle = Get(s, "recycle")?.ToLowerInvariant() switch
-        {
-            null or "true" or "1" or "yes" or "on" => true,
-            "false" or "0" or "no" or "off" => false,
-            var v => throw new PruningOptionException($"autoprune: recycle must be true or false, got '{v}'"),
-        };
-        MiNorm = Get(s, "mi-norm")?.ToLowerInvariant() switch
-        {
-            null or "sum" => MiNormalization.Sum,
             "mean" => MiNormalization.Mean,
             "mean-per-text" => MiNormalization.MeanPerText,
-            var v => throw new PruningOptionException($"autoprune: mi-norm must be sum, mean or mean-per-text, got '{v}'"),
+            _ => MiNormalization.Sum,
         };
     }
-
-    public static readonly string[] SettingNames = ["x0", "k0", "gamma", "budget-mode", "recycle", "mi-norm"];
 
     /// <summary>The default budget for N0 visual tokens: the paper's 64 of 576, rounded.</summary>
     public static double DefaultBudget(int n0) => Math.Max(1, Math.Round(64.0 * n0 / 576.0));
@@ -221,22 +206,5 @@ public sealed class AutoPrunePolicy : IPruningPolicy
         double inv = 1.0 / Math.Max(1, heads * nText);
         for (int v = 0; v < nVis; v++) mean[v] = (float)(acc[v] * inv);
         return mean;
-    }
-
-    private static string? Get(IReadOnlyDictionary<string, string> s, string name)
-    {
-        foreach (var (k, v) in s) if (string.Equals(k, name, StringComparison.OrdinalIgnoreCase)) return v;
-        return null;
-    }
-
-    private static double Number(IReadOnlyDictionary<string, string> s, string name, double def, double min, double max, bool exclusiveMin = false)
-    {
-        var text = Get(s, name);
-        if (text == null) return def;
-        if (!double.TryParse(text, NumberStyles.Float, CultureInfo.InvariantCulture, out var v) || !double.IsFinite(v))
-            throw new PruningOptionException($"autoprune: {name} must be a number, got '{text}'");
-        if ((exclusiveMin ? v <= min : v < min) || v > max)
-            throw new PruningOptionException($"autoprune: {name} must be in {(exclusiveMin ? "(" : "[")}{min.ToString(CultureInfo.InvariantCulture)}, {max.ToString(CultureInfo.InvariantCulture)}], got {text}");
-        return v;
     }
 }
