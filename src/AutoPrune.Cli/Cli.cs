@@ -38,6 +38,7 @@ public static class Cli
         Commands.EvalCommands.Merge(),
         Commands.BenchCommand.Create(),
         Commands.PoliciesCommand.Create(),
+        Commands.ConvertCommand.Create(),
     };
 
     /// <summary>Parses and runs; every error is one line on stderr and a non-zero exit code, never a stack trace
@@ -185,10 +186,32 @@ public static class Cli
     public static Option<string?> ModelOption() => new("--model", "-m")
     {
         Description = "model: a llava-hf folder (config.json, *.safetensors, tokenizer.model or tokenizer.json) or a Hugging Face repo id " +
-                      "such as llava-hf/llava-1.5-7b-hf, found offline in $HF_HOME/hub or ~/.cache/huggingface/hub. " +
+                      "such as llava-hf/llava-1.5-7b-hf, found offline in $HF_HOME/hub or ~/.cache/huggingface/hub; or llama.cpp GGUF files: " +
+                      "a folder holding the language-model and mmproj .gguf, or the language-model .gguf with --mmproj. " +
                       $"Default: ${ModelVariable}, else the embedded {EmbeddedModelName} of a repository checkout",
         HelpName = "DIR|ORG/NAME",
     };
+
+    public static Option<string?> MmprojOption() => new("--mmproj")
+    {
+        Description = "llama.cpp mmproj GGUF (vision tower + projector) for a GGUF language model given as --model FILE.gguf",
+        HelpName = "FILE",
+    };
+
+    public static Option<string?> QuantizeOption() => new Option<string?>("--quantize")
+    {
+        Description = "quantize a safetensors model's language-model matrices when loading: q8_0 or q4_k",
+        HelpName = "TYPE",
+    }.AcceptOnlyFromAmong("q8_0", "q4_k");
+
+    /// <summary>Loads the model the --model/--weights/--mmproj/--quantize options name.</summary>
+    public static Models.LlavaModel LoadModel(ParseResult r, Option<string?> model, Option<string?> weights, Option<string?> mmproj,
+        Option<string?> quantize, bool padToSquare = false)
+    {
+        var q = r.GetValue(quantize);
+        return Models.LlavaModel.Load(ModelDir(r.GetValue(model)), r.GetValue(weights), padToSquare, r.GetValue(mmproj),
+            q == null ? null : Tensors.Quant.WeightQuantizer.Parse(q));
+    }
 
     public static Option<string?> WeightsOption() => new("--weights")
     {

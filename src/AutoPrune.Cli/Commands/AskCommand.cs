@@ -14,6 +14,8 @@ public static class AskCommand
         var image = Cli.ImageOption();
         var model = Cli.ModelOption();
         var weights = Cli.WeightsOption();
+        var mmproj = Cli.MmprojOption();
+        var quantize = Cli.QuantizeOption();
         var maxNew = Cli.MaxNewTokensOption();
         var temperature = new Option<float>("--temperature") { Description = "sampling temperature; 0 = greedy (default)", DefaultValueFactory = _ => 0f, HelpName = "T" }
             .Validate(t => float.IsFinite(t) && t >= 0, "a number >= 0");
@@ -25,7 +27,7 @@ public static class AskCommand
         var trace = new Option<bool>("--trace") { Description = "print visual tokens per layer, MI, FLOPs and timings" };
         var pruning = new PolicyOptionsCli();
 
-        var cmd = new Command("ask", "Answer a question about an image") { question, image, model, weights, maxNew, temperature, topP, seed, pad, json, trace };
+        var cmd = new Command("ask", "Answer a question about an image") { question, image, model, weights, mmproj, quantize, maxNew, temperature, topP, seed, pad, json, trace };
         pruning.AddTo(cmd);
         cmd.SetAction(r =>
         {
@@ -33,7 +35,7 @@ public static class AskCommand
             if (string.IsNullOrWhiteSpace(q)) throw new InvalidPromptException("the question is empty");
             var pol = pruning.Create(r);
             var sw = Stopwatch.StartNew();
-            using var m = LlavaModel.Load(Cli.ModelDir(r.GetValue(model)), r.GetValue(weights), r.GetValue(pad));
+            using var m = Cli.LoadModel(r, model, weights, mmproj, quantize, r.GetValue(pad));
             double loadMs = sw.Elapsed.TotalMilliseconds;
             var prompt = m.Tokenize(q);              // the question is checked before the image work
             sw.Restart();

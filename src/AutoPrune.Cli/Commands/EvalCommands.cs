@@ -47,24 +47,26 @@ public static class EvalCommands
         var d = new DataOptions();
         var model = Cli.ModelOption();
         var weights = Cli.WeightsOption();
+        var mmproj = Cli.MmprojOption();
+        var quantize = Cli.QuantizeOption();
         var pruning = new PolicyOptionsCli();
         var output = new Option<string>("--output", "-o") { Description = "summary JSON file to write", DefaultValueFactory = _ => "result.json", HelpName = "FILE" };
         var preds = new Option<string?>("--predictions") { Description = "per-question JSON lines (default: <output>.predictions.jsonl); re-running resumes it", HelpName = "FILE" };
         var shard = new Option<string?>("--shard") { Description = "run shard i of N (i/N, 0-based); join with `autoprune merge`", HelpName = "i/N" }
             .Validate(v => v is null || IsShard(v), "i/N with whole numbers and 0 <= i < N, e.g. 0/4");
-        var cmd = new Command("eval", "Answer a benchmark's questions and score them (resumable, shardable)") { model, weights, output, preds, shard };
+        var cmd = new Command("eval", "Answer a benchmark's questions and score them (resumable, shardable)") { model, weights, mmproj, quantize, output, preds, shard };
         pruning.AddTo(cmd);
         d.AddTo(cmd);
         cmd.SetAction((r, ct) =>
         {
             var pol = pruning.Create(r);
             var (set, scorer) = d.Load(r);
-            using var m = LlavaModel.Load(Cli.ModelDir(r.GetValue(model)), r.GetValue(weights));
+            using var m = Cli.LoadModel(r, model, weights, mmproj, quantize);
             ModelAnswerer.CheckFeasible(m, pol);
             var outPath = r.GetValue(output)!;
             var predPath = r.GetValue(preds) ?? DefaultPredictions(outPath);
             var polOptions = pruning.Options(r, r.GetValue(pruning.Budget));
-            var runSettings = RunSettings(m, r.GetValue(weights), pol, polOptions.Budget, polOptions.Settings, r.GetValue(pruning.Positions), scorer, set.Name, r.GetValue(shard), r.GetValue(d.MaxNew));
+            var runSettings = RunSettings(m, WeightsLabel(r, weights, mmproj, quantize), pol, polOptions.Budget, polOptions.Settings, r.GetValue(pruning.Positions), scorer, set.Name, r.GetValue(shard), r.GetValue(d.MaxNew));
             var err = r.InvocationConfiguration.Error;
             var result = EvalProgressDisplay.Run($"{set.Name} {pol.Name}", err, progress =>
                 EvalRunner.Run(set, runSettings, predPath, ModelAnswerer.Create(m, pol, r.GetValue(d.MaxNew)),
@@ -104,6 +106,8 @@ public static class EvalCommands
         var d = new DataOptions();
         var model = Cli.ModelOption();
         var weights = Cli.WeightsOption();
+        var mmproj = Cli.MmprojOption();
+        var quantize = Cli.QuantizeOption();
         var policies = new Option<string>("--policies") { Description = "comma-separated policies (the unpruned model always runs once)", DefaultValueFactory = _ => "autoprune", HelpName = "NAME,NAME,..." };
         var budgets = new Option<string>("--budgets") { Description = "comma-separated budgets T (mean visual tokens per decoder layer)", Required = true, HelpName = "T,T,..." };
         var pruning = new PolicyOptionsCli(single: false);
@@ -115,7 +119,7 @@ public static class EvalCommands
         }.Validate(n => n >= 0, "0 or more");
         var timingReps = new Option<int>("--timing-reps") { Description = "repetitions of the timing over those questions", DefaultValueFactory = _ => 1, HelpName = "N" }
             .Validate(n => n >= 1, "at least 1");
-        var cmd = new Command("sweep", "Run policies x budgets on a benchmark and write the paper-style table (resumable)") { model, weights, policies, budgets, outDir, timingQuestions, timingReps };
+        var cmd = new Command("sweep", "Run policies x budgets on a benchmark and write the paper-style table (resumable)") { model, weights, mmproj, quantize, policies, budgets, outDir, timingQuestions, timingReps };
         pruning.AddTo(cmd);
         d.AddTo(cmd);
         cmd.SetAction((r, ct) =>
@@ -137,7 +141,7 @@ public static class EvalCommands
             }
             var (set, scorer) = d.Load(r);
             var dir = r.GetValue(outDir)!;
-            using var m = LlavaModel.Load(Cli.ModelDir(r.GetValue(model)), r.GetValue(weights));
+            using var m = Cli.LoadModel(r, model, weights, mmproj, quantize);
             var err = r.InvocationConfiguration.Error;
             var skipped = new List<string>();
             configs = configs.Where(c =>
@@ -159,7 +163,7 @@ public static class EvalCommands
             {
                 string label = budget is null ? name : $"{name}_{Fmt(budget.Value)}";
                 var outPath = Path.Combine(dir, label + ".json");
-                var rs = RunSettings(m, r.GetValue(weights), pol, budget, settings, budget is null ? null : positions, scorer, set.Name, null, maxNew);
+                var rs = RunSettings(m, WeightsLabel(r, weights, mmproj, quantize), pol, budget, settings, budget is null ? null : positions, scorer, set.Name, null, maxNew);
                 var res = EvalProgressDisplay.Run($"{set.Name} {label}", err, progress =>
                     EvalRunner.Run(set, rs, DefaultPredictions(outPath), ModelAnswerer.Create(m, pol, maxNew),
                         new EvalRunOptions { Limit = r.GetValue(d.Limit), Progress = progress }, ct));
@@ -225,6 +229,14 @@ public static class EvalCommands
         }
         if (list.Count == 0) throw new UsageException("--budgets is empty");
         return list;
+    }
+
+    /// <summary>What picks the weights inside the model path, recorded so a resume with other weights is refused.</summary>
+    private static string? WeightsLabel(ParseResult r, Option<string?> weights, Option<string?> mmproj, Option<string?> quantize)
+    {
+        var parts = new[] { r.GetValue(weights), r.GetValue(mmproj) is string mm ? Path.GetFileName(mm) : null, r.GetValue(quantize) is string q ? "quantize " + q : null };
+        var label = string.Join(" ", parts.Where(p => p != null));
+        return label.Length == 0 ? null : label;
     }
 
     private static EvalRunSettings RunSettings(LlavaModel m, string? weights, IPruningPolicy pol, double? budget,

@@ -23,13 +23,15 @@ public static class ExplainCommand
         var layers = new Option<string?>("--draw-layers") { Description = "decoder layers to draw, e.g. 0,1,4,7 (default: all of an 8-layer model, else 0,1,2,L/2,L-1)", HelpName = "L,L,..." };
         var model = Cli.ModelOption();
         var weights = Cli.WeightsOption();
+        var mmproj = Cli.MmprojOption();
+        var quantize = Cli.QuantizeOption();
         var maxNew = Cli.MaxNewTokensOption();
         var pad = Cli.PadToSquareOption();
         var pruning = new PolicyOptionsCli();
 
         var cmd = new Command("explain", "Answer a question and draw which image regions each decoder layer kept")
         {
-            question, image, compare, outDir, layers, model, weights, maxNew, pad,
+            question, image, compare, outDir, layers, model, weights, mmproj, quantize, maxNew, pad,
         };
         pruning.AddTo(cmd);
         cmd.SetAction(r =>
@@ -40,7 +42,7 @@ public static class ExplainCommand
                 if (string.IsNullOrWhiteSpace(q)) throw new InvalidPromptException("the question is empty");
             // Fail on bad policy options before loading anything.
             pruning.Create(r);
-            using var m = LlavaModel.Load(Cli.ModelDir(r.GetValue(model)), r.GetValue(weights), r.GetValue(pad));
+            using var m = Cli.LoadModel(r, model, weights, mmproj, quantize, r.GetValue(pad));
             int numLayers = m.Config.Text.NumHiddenLayers;
             var layerList = ParseLayers(r.GetValue(layers), numLayers);
             var imagePath = r.GetValue(image)!;

@@ -1,4 +1,5 @@
 using System.Text.Json;
+using AutoPrune.Loading.Gguf;
 using Microsoft.ML.Tokenizers;
 
 namespace AutoPrune.Loading;
@@ -91,6 +92,59 @@ public sealed class LlavaTokenizer
             int vocab = Math.Max(sp.Vocabulary.Count, added.Count == 0 ? 0 : added.Values.Max() + 1);
             return new LlavaTokenizer(sp, added, bos, eos, pad, image, vocab, legacy, addBos);
         }
+    }
+
+    /// <summary>
+    /// The tokenizer of a llama.cpp GGUF language model (tokenizer.ggml.*): the SentencePiece model is rebuilt from
+    /// the tokens, scores and types; control, user-defined and unknown tokens (&lt;s&gt;, &lt;image&gt;, &lt;pad&gt;, ...)
+    /// are the added tokens prompts are split on, as tokenizer_config.json's added_tokens_decoder lists them.
+    /// </summary>
+    public static LlavaTokenizer FromGguf(GgufFile f)
+    {
+        var model = f.TryGetString("tokenizer.ggml.model");
+        if (model != "llama")
+            throw new ModelLoadException($"{f.Path}: tokenizer.ggml.model is '{model ?? "(missing)"}'; only the SentencePiece 'llama' tokenizer is supported");
+        var tokens = f.TryGetArray<string>("tokenizer.ggml.tokens", "strings") ?? throw new ModelLoadException($"{f.Path}: tokenizer.ggml.tokens is missing");
+        var scores = f.TryGetArray<float>("tokenizer.ggml.scores", "float32") ?? new float[tokens.Length];
+        var types = f.TryGetArray<int>("tokenizer.ggml.token_type", "int32") ?? Enumerable.Repeat(1, tokens.Length).ToArray();
+        if (scores.Length != tokens.Length || types.Length != tokens.Length)
+            throw new ModelLoadException($"{f.Path}: {tokens.Length} tokens but {scores.Length} scores and {types.Length} token types");
+        int n = tokens.Length;
+        int Id(string key, int dflt) => f.TryGetInt32(key, -1, n - 1) ?? dflt;
+        int bos = Id("tokenizer.ggml.bos_token_id", 1), eos = Id("tokenizer.ggml.eos_token_id", 2), unk = Id("tokenizer.ggml.unknown_token_id", 0);
+        int padId = Id("tokenizer.ggml.padding_token_id", -1);
+
+        // The SentencePiece model proper ends at its last normal or byte piece; later tokens were added on top.
+        int baseCount = 0;
+        for (int i = 0; i < n; i++)
+            if (types[i] is (int)SentencePieceModel.PieceType.Normal or (int)SentencePieceModel.PieceType.Byte) baseCount = i + 1;
+        var added = new Dictionary<string, int>(StringComparer.Ordinal);
+        for (int i = 0; i < n; i++)
+            if (i >= baseCount || types[i] is (int)SentencePieceModel.PieceType.Control or (int)SentencePieceModel.PieceType.UserDefined or (int)SentencePieceModel.PieceType.Unknown)
+                if (tokens[i].Length > 0) added.TryAdd(tokens[i], i);
+        if (!added.TryGetValue("<image>", out int image))
+            throw new ModelLoadException($"{f.Path}: the vocabulary has no '<image>' token");
+        var spm = new SentencePieceModel
+        {
+            Pieces = Enumerable.Range(0, baseCount).Select(i => new SentencePieceModel.Piece(tokens[i], scores[i],
+                Enum.IsDefined((SentencePieceModel.PieceType)types[i]) ? (SentencePieceModel.PieceType)types[i] : SentencePieceModel.PieceType.Normal)).ToList(),
+            UnkId = unk, BosId = bos, EosId = eos,
+            ByteFallback = types.Take(baseCount).Contains((int)SentencePieceModel.PieceType.Byte),
+            AddDummyPrefix = f.TryGetBool("tokenizer.ggml.add_space_prefix") ?? true,
+            RemoveExtraWhitespaces = f.TryGetBool("tokenizer.ggml.remove_extra_whitespaces") ?? false,
+        };
+        LlamaTokenizer sp;
+        try
+        {
+            using var ms = new MemoryStream(spm.ToBytes());
+            sp = LlamaTokenizer.Create(ms, addBeginOfSentence: false, addEndOfSentence: false, specialTokens: added);
+        }
+        catch (Exception e) when (e is not ModelLoadException)
+        {
+            throw new ModelLoadException($"{f.Path}: cannot build the SentencePiece model from tokenizer.ggml.*: {e.Message}", e);
+        }
+        bool addBos = f.TryGetBool("tokenizer.ggml.add_bos_token") ?? true;
+        return new LlavaTokenizer(sp, added, bos, eos, padId >= 0 ? padId : null, image, n, legacy: true, addBos);
     }
 
     /// <summary>Throws if config.json's image/pad token ids disagree with the tokenizer files.</summary>

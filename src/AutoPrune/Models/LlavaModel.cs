@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using AutoPrune.Accounting;
 using AutoPrune.Loading;
+using AutoPrune.Loading.Gguf;
 using AutoPrune.Pruning;
 using AutoPrune.Tensors;
 
@@ -45,8 +46,11 @@ public sealed class LlavaModel : IDisposable
     /// Loads a llava-hf model folder. <paramref name="weightsFile"/> picks one .safetensors file inside it
     /// (e.g. model.bf16.safetensors) instead of the default resolution.
     /// </summary>
-    public static LlavaModel Load(string dir, string? weightsFile = null, bool padToSquare = false)
+    /// <remarks><paramref name="quantize"/> (Q8_0 or Q4_K) re-encodes the language model's matrices at load time;
+    /// <paramref name="mmproj"/> (or a GGUF path in <paramref name="dir"/>) loads llama.cpp GGUF files instead.</remarks>
+    public static LlavaModel Load(string dir, string? weightsFile = null, bool padToSquare = false, string? mmproj = null, DType? quantize = null)
     {
+        if (mmproj != null || LlavaGgufLoader.IsGgufPath(dir)) return LoadGguf(dir, mmproj, padToSquare);
         dir = ModelFolder.Resolve(dir);
         var config = LlavaConfig.Load(Path.Combine(dir, ModelFolder.ConfigFileName));
         var tok = LlavaTokenizer.FromFolder(dir);
@@ -58,6 +62,11 @@ public sealed class LlavaModel : IDisposable
         proc.CheckAgainst(config.Vision, ppPath);
         var weightsPath = weightsFile == null ? dir : Path.IsPathRooted(weightsFile) ? weightsFile : Path.Combine(dir, weightsFile);
         var weights = CheckpointLoader.Open(weightsPath);
+        if (quantize is DType q)
+        {
+            try { weights = Tensors.Quant.WeightQuantizer.Apply(weights, q); }
+            catch { weights.Dispose(); throw; }
+        }
         try
         {
             config.CheckLayers(weights);
@@ -66,6 +75,25 @@ public sealed class LlavaModel : IDisposable
         catch
         {
             weights.Dispose();
+            throw;
+        }
+    }
+
+    /// <summary>
+    /// Loads llama.cpp GGUF files: a language-model .gguf plus its <paramref name="mmproj"/> file, or a folder holding both.
+    /// </summary>
+    public static LlavaModel LoadGguf(string path, string? mmproj = null, bool padToSquare = false)
+    {
+        var (lm, mm) = LlavaGgufLoader.Resolve(path, mmproj);
+        var parts = LlavaGgufLoader.Open(lm, mm);
+        try
+        {
+            var proc = parts.Processor with { PadToSquare = padToSquare };
+            return new LlavaModel(Path.GetDirectoryName(Path.GetFullPath(lm))!, parts.Config, parts.Weights, parts.Tokenizer, proc, 32);
+        }
+        catch
+        {
+            parts.Weights.Dispose();
             throw;
         }
     }

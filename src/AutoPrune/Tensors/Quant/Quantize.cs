@@ -37,6 +37,45 @@ public static unsafe class Quantize
         }
     }
 
+    /// <summary>
+    /// Re-encodes every row of <paramref name="src"/> (any type) as <paramref name="t"/> (F32, F16 or an encodable
+    /// block type) into <paramref name="dst"/>, rows in parallel; output row r takes source row <paramref name="sourceRow"/>(r).
+    /// </summary>
+    public static void Rows(Weight src, DType t, byte* dst, Func<int, int>? sourceRow = null)
+    {
+        Parallelism.For((src.Rows + 63) / 64, new RowsJob { Src = src, Type = t, Dst = dst, SourceRow = sourceRow },
+            static (ref readonly RowsJob j, int chunk) => RowsChunk(j, chunk));
+    }
+
+    private struct RowsJob
+    {
+        public Weight Src;
+        public DType Type;
+        public byte* Dst;
+        public Func<int, int>? SourceRow;
+    }
+
+    private static void RowsChunk(in RowsJob j, int chunk)
+    {
+        int rows = j.Src.Rows, cols = j.Src.Cols;
+        long rowOut = j.Type.ByteCount(cols);
+        var row = new float[cols]; // load-time work, not a hot path
+        for (int r = chunk * 64; r < Math.Min(rows, chunk * 64 + 64); r++)
+        {
+            j.Src.RowTo(j.SourceRow == null ? r : j.SourceRow(r), row);
+            byte* o = j.Dst + r * rowOut;
+            switch (j.Type)
+            {
+                case DType.F32: row.AsSpan().CopyTo(new Span<float>(o, cols)); break;
+                case DType.F16:
+                    var h = new Span<ushort>(o, cols);
+                    for (int i = 0; i < cols; i++) h[i] = Convert.F32ToF16(row[i]);
+                    break;
+                default: Row(j.Type, row, new Span<byte>(o, (int)rowOut)); break;
+            }
+        }
+    }
+
     /// <summary>Round half to even, as the magic-number rounding of the reference encoders.</summary>
     private static int Nearest(float v) => (int)MathF.Round(v);
 
