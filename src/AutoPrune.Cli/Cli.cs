@@ -227,6 +227,18 @@ public static class Cli
         HelpName = "N",
     }.Validate(v => v is null or >= 1, "at least 1");
 
+    public static Option<long?> MaxImagePixelsOption() => new Option<long?>("--max-image-pixels")
+    {
+        Description = $"refuse images with more pixels than this, read from the file header before decoding (default {ImageLoader.DefaultMaxPixels}, as Pillow)",
+        HelpName = "N",
+    }.Validate(v => v is null or >= 1 and <= ImageLoader.MaxPixelsCeiling, $"from 1 to {ImageLoader.MaxPixelsCeiling}");
+
+    /// <summary>Applies --max-image-pixels for this process (the limit is process-wide, as Pillow's is).</summary>
+    public static void ApplyImageLimit(ParseResult r, Option<long?> option)
+    {
+        if (r.GetValue(option) is long n) ImageLoader.MaxPixels = n;
+    }
+
     public static Option<bool> PadToSquareOption() => new("--pad-to-square")
     {
         Description = "pad the image to a square with the mean color first (original LLaVA), instead of llava-hf's center crop",

@@ -23,17 +23,19 @@ public static class AskCommand
             .Validate(p => p > 0 && p <= 1, "in (0, 1]");
         var seed = new Option<int>("--seed") { Description = "random seed for sampling", DefaultValueFactory = _ => 0, HelpName = "N" };
         var pad = Cli.PadToSquareOption();
+        var maxPixels = Cli.MaxImagePixelsOption();
         var json = Cli.JsonOption();
         var trace = new Option<bool>("--trace") { Description = "print visual tokens per layer, MI, FLOPs and timings" };
         var pruning = new PolicyOptionsCli();
 
-        var cmd = new Command("ask", "Answer a question about an image") { question, image, model, weights, mmproj, quantize, maxNew, temperature, topP, seed, pad, json, trace };
+        var cmd = new Command("ask", "Answer a question about an image") { question, image, model, weights, mmproj, quantize, maxNew, temperature, topP, seed, pad, maxPixels, json, trace };
         pruning.AddTo(cmd);
         cmd.SetAction(r =>
         {
             var q = r.GetValue(question)!;
             if (string.IsNullOrWhiteSpace(q)) throw new InvalidPromptException("the question is empty");
             var pol = pruning.Create(r);
+            Cli.ApplyImageLimit(r, maxPixels);
             var sw = Stopwatch.StartNew();
             using var m = Cli.LoadModel(r, model, weights, mmproj, quantize, r.GetValue(pad));
             double loadMs = sw.Elapsed.TotalMilliseconds;

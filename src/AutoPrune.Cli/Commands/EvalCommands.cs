@@ -21,10 +21,13 @@ public static class EvalCommands
         public readonly Option<int?> Limit = new Option<int?>("--limit") { Description = "only the first N questions", HelpName = "N" }.Validate(n => n is null or >= 1, "at least 1");
         public readonly Option<int?> MaxNew = Cli.MaxNewTokensOption();
 
-        public void AddTo(Command c) { c.Add(Data); c.Add(Questions); c.Add(Answers); c.Add(Images); c.Add(Scorer); c.Add(Limit); c.Add(MaxNew); }
+        public readonly Option<long?> MaxPixels = Cli.MaxImagePixelsOption();
+
+        public void AddTo(Command c) { c.Add(Data); c.Add(Questions); c.Add(Answers); c.Add(Images); c.Add(Scorer); c.Add(Limit); c.Add(MaxNew); c.Add(MaxPixels); }
 
         public (BenchmarkSet set, string scorer) Load(ParseResult r)
         {
+            Cli.ApplyImageLimit(r, MaxPixels);
             string? data = r.GetValue(Data), q = r.GetValue(Questions), a = r.GetValue(Answers), img = r.GetValue(Images);
             if (data != null)
             {

@@ -27,11 +27,12 @@ public static class ExplainCommand
         var quantize = Cli.QuantizeOption();
         var maxNew = Cli.MaxNewTokensOption();
         var pad = Cli.PadToSquareOption();
+        var maxPixels = Cli.MaxImagePixelsOption();
         var pruning = new PolicyOptionsCli();
 
         var cmd = new Command("explain", "Answer a question and draw which image regions each decoder layer kept")
         {
-            question, image, compare, outDir, layers, model, weights, mmproj, quantize, maxNew, pad,
+            question, image, compare, outDir, layers, model, weights, mmproj, quantize, maxNew, pad, maxPixels,
         };
         pruning.AddTo(cmd);
         cmd.SetAction(r =>
@@ -42,6 +43,7 @@ public static class ExplainCommand
                 if (string.IsNullOrWhiteSpace(q)) throw new InvalidPromptException("the question is empty");
             // Fail on bad policy options before loading anything.
             pruning.Create(r);
+            Cli.ApplyImageLimit(r, maxPixels);
             using var m = Cli.LoadModel(r, model, weights, mmproj, quantize, r.GetValue(pad));
             int numLayers = m.Config.Text.NumHiddenLayers;
             var layerList = ParseLayers(r.GetValue(layers), numLayers);

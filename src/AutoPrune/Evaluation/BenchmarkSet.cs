@@ -66,6 +66,8 @@ public sealed class BenchmarkSet
             var category = ReadString(root, "category", qPath, line, required: false);
             if (lineOf.TryGetValue(id, out var first))
                 throw new BenchmarkFormatException(qPath, line, $"duplicate question_id {id} (first on line {first})");
+            if (image.AsSpan().IndexOfAny(Path.GetInvalidPathChars()) >= 0)
+                throw new BenchmarkFormatException(qPath, line, $"'image' of question {id} is not a usable file name: {JsonSerializer.Serialize(image)}");
             var imagePath = Path.GetFullPath(Path.Combine(imgDir, image));
             if (!File.Exists(imagePath))
                 throw new BenchmarkFormatException(qPath, line, $"image '{image}' of question {id} not found at {imagePath}");

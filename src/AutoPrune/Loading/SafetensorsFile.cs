@@ -10,13 +10,15 @@ namespace AutoPrune.Loading;
 /// <see cref="Weight"/> points straight into the read-only mapping, so tensor bytes are never
 /// copied and stay valid until <see cref="Dispose"/>.
 /// </summary>
-public sealed unsafe class SafetensorsFile : IDisposable
+public sealed unsafe class SafetensorsFile : IMappedWeightsFile
 {
     /// <summary>Same cap as the reference implementation: a larger header is a corrupt length field, not a model.</summary>
     public const long MaxHeaderLength = 100_000_000;
 
     private readonly MemoryMappedFile _map;
     private readonly MemoryMappedViewAccessor _view;
+    private readonly FileStream _file;          // owned by _map; kept for fstat in CheckUnchanged
+    private readonly DateTime _writeTimeUtc;
     private byte* _base;
     private readonly List<Weight> _tensors;
     private readonly Dictionary<string, Weight> _byName;
@@ -36,9 +38,10 @@ public sealed unsafe class SafetensorsFile : IDisposable
 
     public long FileLength { get; }
 
-    private SafetensorsFile(string path, MemoryMappedFile map, MemoryMappedViewAccessor view, byte* basePtr, long fileLength)
+    private SafetensorsFile(string path, FileStream file, MemoryMappedFile map, MemoryMappedViewAccessor view, byte* basePtr, long fileLength)
     {
-        Path = path; _map = map; _view = view; _base = basePtr; FileLength = fileLength;
+        Path = path; _file = file; _map = map; _view = view; _base = basePtr; FileLength = fileLength;
+        _writeTimeUtc = File.GetLastWriteTimeUtc(file.SafeFileHandle);
         _tensors = new List<Weight>();
         _byName = new Dictionary<string, Weight>(StringComparer.Ordinal);
         var meta = new Dictionary<string, string>(StringComparer.Ordinal);
@@ -71,7 +74,7 @@ public sealed unsafe class SafetensorsFile : IDisposable
             view.SafeMemoryMappedViewHandle.AcquirePointer(ref p);
             pointerHeld = true;
             p += view.PointerOffset;
-            return new SafetensorsFile(path, map, view, p, length);
+            return new SafetensorsFile(path, fs, map, view, p, length);
         }
         catch (Exception e)
         {
@@ -83,6 +86,30 @@ public sealed unsafe class SafetensorsFile : IDisposable
                 throw new ModelLoadException($"{path}: cannot memory-map: {e.Message}", e);
             throw;
         }
+    }
+
+    /// <summary>
+    /// Throws if the mapped file's size or modification time changed since it was opened. Reading a mapped page
+    /// past a shrunken end kills the process (SIGBUS), and rewritten bytes would silently change the answers,
+    /// so a run checks this first; it costs one fstat of the open file. A change during a run cannot be caught.
+    /// </summary>
+    public void CheckUnchanged()
+    {
+        if (_base == null) throw new ObjectDisposedException(Path);
+        long length;
+        DateTime written;
+        try
+        {
+            length = RandomAccess.GetLength(_file.SafeFileHandle);
+            written = File.GetLastWriteTimeUtc(_file.SafeFileHandle);
+        }
+        catch (IOException e) { throw new ModelLoadException($"{Path}: cannot check the weights file: {e.Message}", e); }
+        if (length != FileLength)
+            throw new ModelLoadException(
+                $"{Path}: the weights file changed size since the model was loaded ({FileLength} -> {length} bytes); load the model again");
+        if (written != _writeTimeUtc)
+            throw new ModelLoadException(
+                $"{Path}: the weights file was modified since the model was loaded ({_writeTimeUtc:O} -> {written:O}); load the model again");
     }
 
     public bool Contains(string name) => _byName.ContainsKey(name);

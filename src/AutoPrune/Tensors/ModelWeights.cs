@@ -38,9 +38,23 @@ public sealed class ModelWeights : IDisposable
         return w;
     }
 
+    /// <summary>Checks every memory-mapped file behind these weights (see <see cref="IMappedWeightsFile.CheckUnchanged"/>).</summary>
+    public void CheckFilesUnchanged()
+    {
+        foreach (var o in _owners)
+            if (o is IMappedWeightsFile f) f.CheckUnchanged();
+    }
+
     public void Dispose()
     {
         foreach (var o in _owners) o.Dispose();
         _owners.Clear();
     }
+}
+
+/// <summary>A weights file mapped into memory, which can tell whether it changed on disk since it was opened.</summary>
+public interface IMappedWeightsFile : IDisposable
+{
+    /// <summary>Throws a <see cref="ModelLoadException"/> when the file's size or modification time changed.</summary>
+    void CheckUnchanged();
 }

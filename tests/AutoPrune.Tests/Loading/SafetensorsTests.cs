@@ -22,6 +22,30 @@ public sealed unsafe class SafetensorsTests : TempDirTest
     private void AssertBadEntry(string entryJson, int dataBytes, params string[] fragments) =>
         AssertBad(W.FromHeader($"{{\"a\":{entryJson}}}", new byte[dataBytes]), fragments);
 
+    // ---- the file changing under a loaded model ----
+
+    [Fact]
+    public void ShrinkingOrRewritingTheFileIsDetectedAtTheNextCheck()
+    {
+        var path = Put(W.Build(W.F32("x", [1024], new float[1024])));
+        using (var f = SafetensorsFile.Open(path))
+        {
+            f.CheckUnchanged();
+            // Shrink it as a careless copy would; the mapped pages past the new end must not be touched from here on.
+            using (var fs = new FileStream(path, FileMode.Open, FileAccess.Write, FileShare.ReadWrite)) fs.SetLength(100);
+            var e = Assert.Throws<ModelLoadException>(f.CheckUnchanged);
+            Assert.Contains(path, e.Message);
+            Assert.Contains("changed size", e.Message);
+        }
+        Put(W.Build(W.F32("x", [4], 1, 2, 3, 4)));
+        using (var f = SafetensorsFile.Open(path))
+        {
+            using (var fs = new FileStream(path, FileMode.Open, FileAccess.Write, FileShare.ReadWrite)) { fs.Position = fs.Length - 4; fs.Write(new byte[4]); }
+            File.SetLastWriteTimeUtc(path, DateTime.UtcNow.AddMinutes(1)); // coarse file-system clocks may not move otherwise
+            Assert.Contains("was modified", Assert.Throws<ModelLoadException>(f.CheckUnchanged).Message);
+        }
+    }
+
     // ---- well-formed files ----
 
     [Fact]
