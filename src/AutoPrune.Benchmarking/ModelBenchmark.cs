@@ -27,26 +27,30 @@ public static class ModelBenchmark
     public static PrefillPoint MeasurePrefill(SyntheticDecoder sd, int visualTokens, int textTokens, int reps, int imageTokenId)
     {
         var prompt = sd.Prompt(textTokens, imageTokenId);
-        var (vis, feats) = sd.Image(visualTokens);
+        var image = sd.Image(visualTokens);
         var times = new double[reps];
-        Run(sd, prompt, vis, feats, new NoPruning(), out _);   // warm-up
-        for (int r = 0; r < reps; r++) times[r] = Run(sd, prompt, vis, feats, new NoPruning(), out _);
+        Run(sd, prompt, image, new NoPruning(), out _);   // warm-up
+        for (int r = 0; r < reps; r++) times[r] = Run(sd, prompt, image, new NoPruning(), out _);
         int n = textTokens + visualTokens;
         var c = sd.Config;
         return new PrefillPoint(visualTokens, n, Median(times) / c.NumHiddenLayers, Flops.DecoderLayer(n, c.HiddenSize, c.IntermediateSize));
     }
 
-    /// <summary>Mean time of one decode step (all layers + lm_head) after a prefill of visual + text tokens.</summary>
+    /// <summary>Mean time of one decode step (all layers + lm_head) after a prefill of visual + text tokens; the first step warms up.</summary>
     public static double MeasureDecodeMs(SyntheticDecoder sd, int visualTokens, int textTokens, int steps, int imageTokenId)
     {
         var prompt = sd.Prompt(textTokens, imageTokenId);
-        var (vis, feats) = sd.Image(visualTokens);
-        var trace = new PrefillTrace();
-        var pre = sd.Decoder.PrefillMultimodal(prompt, vis, feats, sd.VisionHiddenSize, new NoPruning(), trace, steps + 2);
-        var scratch = new LlamaDecoderLayer.Scratch(1, sd.Config);
-        sd.Decoder.DecodeStep(prompt.Ids[1], pre.Cache, pre.Positions, scratch);   // warm-up
-        var sw = Stopwatch.StartNew();
-        for (int i = 0; i < steps; i++) sd.Decoder.DecodeStep(prompt.Ids[1 + i % 4], pre.Cache, pre.Positions, scratch);
+        var run = new InferenceRun(sd.LanguageModel, prompt, [sd.Image(visualTokens)], null, steps + 2);
+        run.Prefill();
+        // Feed a fixed cycle of prompt tokens; time decodes 2..steps+1 (the loop's pick runs before each decode).
+        int picked = 0;
+        var sw = new Stopwatch();
+        run.Generate(steps + 2, _ =>
+        {
+            if (picked == 1) sw.Start();
+            return prompt.Ids[1 + picked++ % 4];
+        }, eosId: -1);
+        sw.Stop();
         return sw.Elapsed.TotalMilliseconds / steps;
     }
 
@@ -54,25 +58,26 @@ public static class ModelBenchmark
     public static PolicyPoint MeasurePolicy(SyntheticDecoder sd, IPruningPolicy policy, double? budget, int textTokens, int reps, int imageTokenId)
     {
         var prompt = sd.Prompt(textTokens, imageTokenId);
-        var (vis, feats) = sd.Image(sd.VisualTokens);
-        Run(sd, prompt, vis, feats, new NoPruning(), out _);
-        Run(sd, prompt, vis, feats, policy, out _);
+        var image = sd.Image(sd.VisualTokens);
+        Run(sd, prompt, image, new NoPruning(), out _);
+        Run(sd, prompt, image, policy, out _);
         var tu = new double[reps]; var tp = new double[reps];
         PrefillTrace trace = null!;
         for (int r = 0; r < reps; r++)
         {
-            tu[r] = Run(sd, prompt, vis, feats, new NoPruning(), out _);
-            tp[r] = Run(sd, prompt, vis, feats, policy, out trace);
+            tu[r] = Run(sd, prompt, image, new NoPruning(), out _);
+            tp[r] = Run(sd, prompt, image, policy, out trace);
         }
         return new PolicyPoint(policy.Name, budget, Median(tu), Median(tp), trace.Flops, trace.FlopsUnpruned, trace.MeanVisualTokens,
             trace.VisualTokensPerLayer);
     }
 
-    private static double Run(SyntheticDecoder sd, PromptTokens prompt, VisionOutput vis, float[] feats, IPruningPolicy policy, out PrefillTrace trace)
+    private static double Run(SyntheticDecoder sd, TokenizedPrompt prompt, ImageFeatures image, IPruningPolicy policy, out PrefillTrace trace)
     {
-        trace = new PrefillTrace { Policy = policy.Name };
         var sw = Stopwatch.StartNew();
-        sd.Decoder.PrefillMultimodal(prompt, vis, feats, sd.VisionHiddenSize, policy, trace, 0);
+        var run = new InferenceRun(sd.LanguageModel, prompt, [image], policy, 0);
+        run.Prefill();
+        trace = run.Trace;
         return sw.Elapsed.TotalMilliseconds;
     }
 

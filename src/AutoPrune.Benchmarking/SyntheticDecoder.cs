@@ -14,7 +14,7 @@ public sealed class SyntheticDecoder : IDisposable
 {
     public required string Shape { get; init; }
     public required LlamaConfig Config { get; init; }
-    public required LlamaDecoder Decoder { get; init; }
+    public required LlamaModel LanguageModel { get; init; }
     /// <summary>Visual tokens per image of this shape (576 for CLIP-L/336, the embedded model's own count for tiny).</summary>
     public required int VisualTokens { get; init; }
     public required int VisionHiddenSize { get; init; }
@@ -56,13 +56,13 @@ public sealed class SyntheticDecoder : IDisposable
         var weights = new ModelWeights($"random {shape}", all, owners);
         return new SyntheticDecoder
         {
-            Shape = shape, Config = c, Decoder = new LlamaDecoder(c, weights), VisualTokens = visualTokens,
+            Shape = shape, Config = c, LanguageModel = new LlamaModel(c, weights), VisualTokens = visualTokens,
             VisionHiddenSize = visionHidden, WeightDType = dtype, _weights = weights,
         };
     }
 
     /// <summary>A prompt of <paramref name="textTokens"/> random ids with the image placeholder after the first five.</summary>
-    public PromptTokens Prompt(int textTokens, int imageTokenId, int seed = 7)
+    public TokenizedPrompt Prompt(int textTokens, int imageTokenId, int seed = 7)
     {
         var rng = new Random(seed);
         var ids = new int[textTokens + 1];
@@ -75,11 +75,11 @@ public sealed class SyntheticDecoder : IDisposable
         }
         ids[0] = Config.BosTokenId;
         ids[imagePos] = imageTokenId;
-        return new PromptTokens(ids, imagePos);
+        return new TokenizedPrompt(ids, imagePos);
     }
 
     /// <summary>Random projected image features [n0, d] and a plausible [CLS] attention (positive, sums to &lt; 1).</summary>
-    public (VisionOutput vis, float[] feats) Image(int n0, int seed = 11)
+    public ImageFeatures Image(int n0, int seed = 11)
     {
         var rng = new Random(seed);
         int d = Config.HiddenSize;
@@ -91,7 +91,7 @@ public sealed class SyntheticDecoder : IDisposable
         for (int i = 0; i < n0; i++) cls[i] = (float)(cls[i] / sum * 0.5);
         var keys = new float[n0 * VisionHiddenSize];
         for (int i = 0; i < keys.Length; i++) keys[i] = (float)(rng.NextDouble() * 2 - 1);
-        return (new VisionOutput(feats, n0, cls, keys), feats);
+        return new ImageFeatures(feats, n0, d, cls, keys, VisionHiddenSize);
     }
 
     public void Dispose() { _weights?.Dispose(); _weights = null; }

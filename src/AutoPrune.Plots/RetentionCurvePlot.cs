@@ -3,10 +3,7 @@ using ScottPlot;
 
 namespace AutoPrune.Plots;
 
-/// <summary>
-/// The retention schedule(s) a policy planned: fraction curves it recorded in trace.Curves, or else AutoPrune's logistic
-/// keep(l) = 0.75 / (1 + exp(k (l - (x0 + k)))) rebuilt from recorded k and x0 values.
-/// </summary>
+/// <summary>The retention schedule(s) a policy planned: the keep-fraction curves it recorded.</summary>
 public static class RetentionCurvePlot
 {
     /// <summary>The curves to draw for one trace: (name, layer x values, keep fractions).</summary>
@@ -14,16 +11,11 @@ public static class RetentionCurvePlot
     {
         int L = t.VisualTokensPerLayer.Length;
         var list = new List<(string, double[], double[])>();
-        foreach (var (key, v) in TraceKeys.FractionCurves(t))
+        foreach (var c in t.Curves.OfKind(CurveKind.KeepFraction))
         {
             // One value per layer, or per pruning layer 1..L-1.
-            int start = v.Length == L - 1 ? 1 : 0;
-            list.Add((key, Enumerable.Range(start, v.Length).Select(l => (double)l).ToArray(), v));
-        }
-        if (list.Count == 0 && TraceKeys.Value(t, "k") is double k && TraceKeys.Value(t, "x0") is double x0 && L > 1)
-        {
-            var xs = Enumerable.Range(1, L - 1).Select(l => (double)l).ToArray();
-            list.Add(($"logistic k={TraceKeys.Fmt(k)}, x0={TraceKeys.Fmt(x0)}", xs, xs.Select(l => 0.75 / (1 + Math.Exp(k * (l - (x0 + k))))).ToArray()));
+            int start = c.Values.Length == L - 1 ? 1 : 0;
+            list.Add((c.Key, Enumerable.Range(start, c.Values.Length).Select(l => (double)l).ToArray(), c.Values));
         }
         return list;
     }
@@ -37,7 +29,7 @@ public static class RetentionCurvePlot
         int maxLayer = 1;
         for (int i = 0; i < runs.Count; i++)
         {
-            var extra = TraceKeys.Summary(runs[i].Trace);
+            var extra = TraceSummary.Line(runs[i].Trace);
             for (int j = 0; j < curves[i].Count; j++)
             {
                 var (name, xs, ys) = curves[i][j];

@@ -34,9 +34,9 @@ public static class TokensPerLayerPlot
             sc.LineWidth = 2.5f;
             sc.MarkerSize = 8 - 2 * (i % 2);
             sc.LinePattern = PlotStyle.Patterns[i % PlotStyle.Patterns.Length];   // identical runs stay distinguishable
-            var extra = TraceKeys.Summary(t);
+            var extra = TraceSummary.Line(t);
             sc.LegendText = $"{Short(runs[i].Label)}: mean {t.MeanVisualTokens:F1}" + (extra.Length > 0 ? $" ({extra})" : "");
-            foreach (var (key, values) in TraceKeys.TokenCurves(t))
+            foreach (var (key, values, _) in PlannedCurves(t))
             {
                 // Planned counts as rings around the realized dots: visible even where the plan was met exactly.
                 var pc = plt.Add.Scatter(xs, values, color);
@@ -50,10 +50,14 @@ public static class TokensPerLayerPlot
         plt.Axes.SetLimitsX(-0.5, Math.Max(1, layers - 0.5));
         PlotStyle.IntegerTicks(plt);
         // Headroom above N0 for the legend.
-        plt.Axes.SetLimitsY(0, n0 * (1.1 + 0.05 * (2 + runs.Sum(r => 1 + TraceKeys.TokenCurves(r.Trace).Count()))));
+        plt.Axes.SetLimitsY(0, n0 * (1.1 + 0.05 * (2 + runs.Sum(r => 1 + PlannedCurves(r.Trace).Count()))));
         plt.ShowLegend(Alignment.UpperRight);
         PlotStyle.Save(plt, path);
     }
+
+    /// <summary>Planned per-layer token counts (one value per layer).</summary>
+    public static IEnumerable<TraceCurve> PlannedCurves(PrefillTrace t) =>
+        t.Curves.OfKind(CurveKind.PlannedVisualTokens).Where(c => c.Values.Length == t.VisualTokensPerLayer.Length);
 
     /// <summary>"Q1" of "Q1: question …"; the shortened label when it has no prefix.</summary>
     internal static string Prefix(string label) { int c = label.IndexOf(':'); return c > 0 && c <= 12 ? label[..c] : Short(label, 24); }

@@ -86,7 +86,7 @@ public static class AskCommand
     {
         var t = a.Trace;
         string visual = t.VisualTokensIntoDecoder == a.VisualTokens ? $"{a.VisualTokens} visual tokens" : $"{t.VisualTokensIntoDecoder} of {a.VisualTokens} visual tokens";
-        return $"load {loadMs:F0} ms | image {imageMs:F1} ms | prefill {a.PrefillMs:F1} ms ({a.PromptTokens - 1} text + {visual}) | " +
+        return $"load {loadMs:F0} ms | image {imageMs:F1} ms | prefill {a.PrefillMs:F1} ms ({t.TextTokens} text + {visual}) | " +
                $"decode {a.DecodeMs:F1} ms ({a.OutputIds.Length} tokens) | mean visual tokens/layer {t.MeanVisualTokens:F1} | FLOPs -{t.FlopsReduction:F1}%";
     }
 }

@@ -45,7 +45,7 @@ public static class BenchCommand
             int nLayers = r.GetValue(layers) ?? Math.Min(4, tc.NumHiddenLayers);
             var counts = VisualCounts(r.GetValue(visual), n0);
             var pol = pruning.Create(r) is var created and not Pruning.NoPruning ? created : null;
-            pol?.Begin(new Pruning.PruningSetup(n0, nLayers, nText, tc.HiddenSize, tc.IntermediateSize, new Accounting.PrefillTrace()));   // infeasible budget: refused now
+            pol?.Begin(new Pruning.PruningSetup(n0, nLayers, new Accounting.PrefillTrace()));   // infeasible budget: refused now
             bool compare = r.GetValue(blas);
             if (compare && !OpenBlas.TryLoad(out var why)) { err.WriteLine($"OpenBLAS not available ({why}); timing ours only"); compare = false; }
 

@@ -49,7 +49,7 @@ public static class ExplainCommand
             var layerList = ParseLayers(r.GetValue(layers), numLayers);
             var imagePath = r.GetValue(image)!;
             var source = ImageLoader.Load(imagePath);
-            var pixels = m.ImageProcessor.Process(source);
+            var pixels = m.PreprocessImage(source);
 
             var answers = new List<Answer>();
             foreach (var q in questions)
@@ -90,7 +90,7 @@ public static class ExplainCommand
                 o.WriteLine($"Q{i + 1}: {questions[i]}");
                 o.WriteLine($"A{i + 1}: {answers[i].Text}");
                 o.WriteLine($"    visual tokens per layer {string.Join(" ", t.VisualTokensPerLayer)} | mean {t.MeanVisualTokens.ToString("F1", CultureInfo.InvariantCulture)} | " +
-                            $"FLOPs -{t.FlopsReduction.ToString("F1", CultureInfo.InvariantCulture)}%" + (TraceKeys.Summary(t) is { Length: > 0 } s ? " | " + s : ""));
+                            $"FLOPs -{t.FlopsReduction.ToString("F1", CultureInfo.InvariantCulture)}%" + (TraceSummary.Line(t) is { Length: > 0 } s ? " | " + s : ""));
             }
             if (!hasCurve) o.WriteLine($"no {RetentionFile}: policy '{t0.Policy}' recorded no retention curve");
             o.WriteLine("wrote:");

@@ -8,27 +8,30 @@ public sealed class PrefillTrace
 {
     public string Policy { get; set; } = "none";
     public double? Budget { get; set; }
-    /// <summary>N0: visual tokens the image produced.</summary>
+    /// <summary>N0: visual tokens the prompt's images produced, all images together.</summary>
     public int VisualTokensIn { get; set; }
     /// <summary>Visual tokens that entered the decoder (after pre-decoder policies).</summary>
     public int VisualTokensIntoDecoder { get; set; }
     public int TextTokens { get; set; }
     /// <summary>Exact count of visual tokens each decoder layer processed.</summary>
     public int[] VisualTokensPerLayer { get; set; } = [];
-    /// <summary>Original visual-token ids each decoder layer processed (merged tokens have ids ≥ N0).</summary>
+    /// <summary>Per image of the prompt, the visual tokens of that image each decoder layer processed.</summary>
+    public int[][] ImageVisualTokensPerLayer { get; set; } = [];
+    /// <summary>Original visual-token ids each decoder layer processed (merged tokens have ids ≥ N0); the images'
+    /// tokens are numbered consecutively in prompt order.</summary>
     public int[][] VisualIdsPerLayer { get; set; } = [];
     public double Flops { get; set; }
     public double FlopsUnpruned { get; set; }
     public double PrefillMs { get; set; }
     public double DecodeMs { get; set; }
     public double VisionMs { get; set; }
-    /// <summary>Policy measurements, e.g. mi0, mi1, k, scale, preselected.</summary>
-    public Dictionary<string, double> Values { get; } = new();
-    /// <summary>Policy curves, e.g. the retention schedule it planned per layer.</summary>
-    public Dictionary<string, double[]> Curves { get; } = new();
+    /// <summary>Policy measurements, e.g. mi0, mi1, k, scale, preselected (labelled ones are shown in summaries).</summary>
+    public TraceValues Values { get; } = new();
+    /// <summary>Policy curves, e.g. the retention schedule it planned per layer, typed by what they hold.</summary>
+    public TraceCurves Curves { get; } = new();
     public List<string> Notes { get; } = new();
 
-    /// <summary>Mean over all decoder layers (layer 0 included) of the visual tokens processed.</summary>
+    /// <summary>Mean over all decoder layers (layer 0 included) of the visual tokens processed (all images together).</summary>
     public double MeanVisualTokens
     {
         get
@@ -57,6 +60,7 @@ public static class TraceJson
             ["visual_tokens_into_decoder"] = t.VisualTokensIntoDecoder,
             ["text_tokens"] = t.TextTokens,
             ["visual_tokens_per_layer"] = t.VisualTokensPerLayer,
+            ["image_visual_tokens_per_layer"] = t.ImageVisualTokensPerLayer,
             ["mean_visual_tokens"] = Math.Round(t.MeanVisualTokens, 4),
             ["flops"] = t.Flops,
             ["flops_unpruned"] = t.FlopsUnpruned,
@@ -65,8 +69,8 @@ public static class TraceJson
             ["prefill_ms"] = Math.Round(t.PrefillMs, 3),
             ["decode_ms"] = Math.Round(t.DecodeMs, 3),
         };
-        foreach (var (k, v) in t.Values) o[k] = v;
-        foreach (var (k, v) in t.Curves) o[k] = v;
+        foreach (var v in t.Values) o[v.Key] = v.Value;
+        foreach (var c in t.Curves) o[c.Key] = c.Values;
         if (t.Notes.Count > 0) o["notes"] = t.Notes;
         return o;
     }

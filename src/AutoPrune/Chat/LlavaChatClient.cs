@@ -97,7 +97,7 @@ public sealed class LlavaChatClient : IChatClient
     }
 
     /// <summary>The question is the text of the last user message; the image comes from that message.</summary>
-    private (float[] pixels, PromptTokens prompt) Prepare(IEnumerable<ChatMessage> messages)
+    private (float[] pixels, TokenizedPrompt prompt) Prepare(IEnumerable<ChatMessage> messages)
     {
         ArgumentNullException.ThrowIfNull(messages);
         ChatMessage? user = null;
@@ -116,7 +116,7 @@ public sealed class LlavaChatClient : IChatClient
         if (image == null) throw new InvalidPromptException("the user message has no image (add a DataContent with an image/* media type)");
         var question = user.Text;
         var prompt = _model.Tokenize(question);
-        var pixels = _model.ImageProcessor.Process(ImageLoader.Load(image.Data.ToArray(), image.Name ?? image.MediaType));
+        var pixels = _model.PreprocessImage(ImageLoader.Load(image.Data.ToArray(), image.Name ?? image.MediaType));
         return (pixels, prompt);
     }
 
@@ -141,9 +141,9 @@ public sealed class LlavaChatClient : IChatClient
             FinishReason = stopped ? ChatFinishReason.Stop : ChatFinishReason.Length,
             Usage = new UsageDetails
             {
-                InputTokenCount = a.PromptTokens - 1 + a.VisualTokens,
+                InputTokenCount = t.TextTokens + t.VisualTokensIn,
                 OutputTokenCount = a.OutputIds.Length,
-                TotalTokenCount = a.PromptTokens - 1 + a.VisualTokens + a.OutputIds.Length,
+                TotalTokenCount = t.TextTokens + t.VisualTokensIn + a.OutputIds.Length,
             },
             AdditionalProperties = new AdditionalPropertiesDictionary
             {

@@ -21,7 +21,6 @@ public static class ModelAnswerer
     /// </summary>
     public static void CheckFeasible(LlavaModel model, IPruningPolicy policy)
     {
-        var t = model.Config.Text;
-        policy.Begin(new PruningSetup(model.ImageTokens, t.NumHiddenLayers, 16, t.HiddenSize, t.IntermediateSize, new Accounting.PrefillTrace()));
+        policy.Begin(new PruningSetup(model.ImageTokens, model.Config.Text.NumHiddenLayers, new Accounting.PrefillTrace()));
     }
 }

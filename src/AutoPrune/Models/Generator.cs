@@ -1,4 +1,3 @@
-using System.Diagnostics;
 using AutoPrune.Accounting;
 using AutoPrune.Pruning;
 
@@ -19,13 +18,15 @@ public sealed record GenerationOptions
 }
 
 /// <summary>One answer with its accounting.</summary>
+/// <param name="PromptTokens">Prompt length in tokens, image placeholders included.</param>
+/// <param name="VisualTokens">Visual tokens the prompt's images produced (before pruning).</param>
 public sealed record Answer(string Text, int[] OutputIds, int PromptTokens, int VisualTokens, PrefillTrace Trace)
 {
     public double PrefillMs => Trace.PrefillMs;
     public double DecodeMs => Trace.DecodeMs;
 }
 
-/// <summary>Prefill once, then decode token by token from the per-layer KV caches.</summary>
+/// <summary>Prefill once, then decode token by token from the per-layer KV caches (<see cref="InferenceRun.Generate"/>).</summary>
 public static class Generator
 {
     public static Answer Ask(LlavaModel model, string imagePath, string question, GenerationOptions? options = null)
@@ -35,33 +36,42 @@ public static class Generator
         return Generate(model, pixels, prompt, options);
     }
 
-    public static Answer Generate(LlavaModel model, float[] pixels, PromptTokens prompt, GenerationOptions? options = null)
+    /// <summary>A prompt with one image placeholder and that image's pixels.</summary>
+    public static Answer Generate(LlavaModel model, float[] pixels, TokenizedPrompt prompt, GenerationOptions? options = null) =>
+        Generate(model, [pixels], prompt, options);
+
+    /// <summary>A prompt with one placeholder per entry of <paramref name="pixels"/>.</summary>
+    public static Answer Generate(LlavaModel model, IReadOnlyList<float[]> pixels, TokenizedPrompt prompt, GenerationOptions? options = null)
     {
         options ??= new GenerationOptions();
+        int maxNew = MaxNewTokens(model, options);
+        return Decode(model, model.Prefill(pixels, prompt, options.Policy, maxNew), maxNew, options);
+    }
+
+    /// <summary>A prompt with images already encoded by <see cref="LlavaModel.EncodeImage"/> (e.g. cached).</summary>
+    public static Answer Generate(LlavaModel model, TokenizedPrompt prompt, IReadOnlyList<ImageFeatures> images, GenerationOptions? options = null)
+    {
+        options ??= new GenerationOptions();
+        int maxNew = MaxNewTokens(model, options);
+        return Decode(model, model.StartRun(prompt, images, options.Policy, maxNew), maxNew, options);
+    }
+
+    private static int MaxNewTokens(LlavaModel model, GenerationOptions options)
+    {
         int maxNew = options.MaxNewTokens ?? model.DefaultMaxNewTokens;
         if (maxNew < 1) throw new ArgumentOutOfRangeException(nameof(options), "max new tokens must be at least 1");
         if (options.Temperature < 0 || options.TopP <= 0 || options.TopP > 1)
             throw new ArgumentOutOfRangeException(nameof(options), "temperature must be >= 0 and top-p in (0, 1]");
+        return maxNew;
+    }
 
-        var pre = model.Prefill(pixels, prompt, options.Policy, maxNew);
+    private static Answer Decode(LlavaModel model, InferenceRun run, int maxNew, GenerationOptions options)
+    {
         var rng = new Random(options.Seed);
-        var output = new List<int>(maxNew);
-        int eos = model.Tokenizer.EosId;
-        var sw = Stopwatch.StartNew();
-        var scratch = new LlamaDecoderLayer.Scratch(1, model.Config.Text);
-        var logits = pre.Logits;
-        for (int step = 0; step < maxNew; step++)
-        {
-            options.Cancellation.ThrowIfCancellationRequested();
-            int next = options.Temperature == 0 ? Sampling.Argmax(logits) : Sampling.Sample(logits, options.Temperature, options.TopP, rng);
-            output.Add(next);
-            options.OnToken?.Invoke(next);
-            if (next == eos || step == maxNew - 1) break;
-            logits = model.Decoder.DecodeStep(next, pre.Cache, pre.Positions, scratch);
-        }
-        pre.Trace.DecodeMs = sw.Elapsed.TotalMilliseconds;
-        var ids = output.ToArray();
-        return new Answer(model.Tokenizer.Decode(ids).Trim(), ids, prompt.Ids.Length, model.ImageTokens, pre.Trace);
+        var ids = run.Generate(maxNew,
+            logits => options.Temperature == 0 ? Sampling.Argmax(logits) : Sampling.Sample(logits, options.Temperature, options.TopP, rng),
+            model.Tokenizer.EosId, options.OnToken, options.Cancellation);
+        return new Answer(model.Tokenizer.Decode(ids).Trim(), ids, run.Prompt.Ids.Length, run.Trace.VisualTokensIn, run.Trace);
     }
 }
 

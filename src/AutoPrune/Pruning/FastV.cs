@@ -26,7 +26,6 @@ public sealed class FastV : IPruningPolicy
 
     private readonly double? _budget, _ratio;
     private readonly int? _k;
-    private int _layer = -1, _keep;
 
     public FastV(PolicyOptions options)
     {
@@ -40,29 +39,34 @@ public sealed class FastV : IPruningPolicy
         Positions = options.Positions ?? PositionMode.Original;
     }
 
-    public void Begin(PruningSetup setup)
+    public IPruningRun Begin(PruningSetup setup)
     {
         int n0 = setup.VisualTokens, L = setup.DecoderLayers;
         if (L < 2) throw new PruningOptionException($"fastv: a {L}-layer decoder has no layer to prune after");
         int k = _k ?? LayerSchedule.Scale(2, L);
         if (k > L - 1) throw new PruningOptionException($"fastv: K={k} must be within 1..{L - 1} for a {L}-layer decoder");
+        int keep;
         if (_budget is { } t)
         {
             LayerSchedule.CheckBudget(Name, t, n0, LayerSchedule.LowestFeasible(n0, L, k),
                 $"layers 0..{k - 1} process all {n0} tokens, at least one token afterwards");
-            _keep = Math.Clamp((int)Math.Round((L * t - k * (double)n0) / (L - k), MidpointRounding.AwayFromZero), 1, n0);
+            keep = Math.Clamp((int)Math.Round((L * t - k * (double)n0) / (L - k), MidpointRounding.AwayFromZero), 1, n0);
             setup.Trace.Budget = t;
         }
-        else _keep = Math.Clamp((int)Math.Round(n0 * (1 - (_ratio ?? 0.5)), MidpointRounding.AwayFromZero), 1, n0);
-        _layer = k - 1;
+        else keep = Math.Clamp((int)Math.Round(n0 * (1 - (_ratio ?? 0.5)), MidpointRounding.AwayFromZero), 1, n0);
         setup.Trace.Values["fastv.K"] = k;
-        setup.Trace.Values["fastv.keep"] = _keep;
-        setup.Trace.Values["fastv.R"] = 1 - _keep / (double)n0;
+        setup.Trace.Values["fastv.keep"] = keep;
+        setup.Trace.Values["fastv.R"] = 1 - keep / (double)n0;
+        return new Run(k - 1, keep);
     }
 
-    public VisualSelection? AfterLayer(LayerContext ctx)
+    /// <summary>Prunes once, after <paramref name="layer"/>, to <paramref name="keep"/> tokens.</summary>
+    private sealed class Run(int layer, int keep) : IPruningRun
     {
-        if (ctx.Layer != _layer || _keep >= ctx.VisualCount) return null;
-        return new VisualSelection(Ranking.TopKInOrder(BaselineScores.LastRowVisualAttention(ctx), _keep));
+        public VisualSelection? AfterLayer(LayerContext ctx)
+        {
+            if (ctx.Layer != layer || keep >= ctx.VisualCount) return null;
+            return new VisualSelection(Ranking.TopKInOrder(BaselineScores.LastRowVisualAttention(ctx), keep));
+        }
     }
 }

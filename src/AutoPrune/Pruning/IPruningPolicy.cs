@@ -11,9 +11,10 @@ public enum PositionMode
 }
 
 /// <summary>
-/// A visual-token pruning policy. The engine owns the bookkeeping (sequence, KV caches, positions, FLOPs, trace);
-/// a policy only looks at scores and says which visual tokens continue. One instance serves one prefill at a time:
-/// <see cref="Begin"/> is called at the start of every prefill.
+/// A visual-token pruning policy: its settings, and <see cref="Begin"/>, which starts one prefill. The engine owns the
+/// bookkeeping (sequence, KV caches, positions, FLOPs, trace); a policy only looks at scores and says which visual
+/// tokens continue. Everything that belongs to one prefill lives in the <see cref="IPruningRun"/> that Begin returns,
+/// never in the policy, so one policy instance can serve any number of prefills, also concurrently.
 /// </summary>
 public interface IPruningPolicy
 {
@@ -22,9 +23,16 @@ public interface IPruningPolicy
 
     PositionMode Positions { get; }
 
-    /// <summary>Called once per prefill, before anything else.</summary>
-    void Begin(PruningSetup setup) { }
+    /// <summary>
+    /// Starts one prefill: checks the budget against its visual tokens and depth (PruningOptionException when
+    /// infeasible), records the plan in the trace, and returns this prefill's state.
+    /// </summary>
+    IPruningRun Begin(PruningSetup setup);
+}
 
+/// <summary>One policy's decisions during one prefill. The engine calls it from one thread, in layer order.</summary>
+public interface IPruningRun
+{
     /// <summary>Before the decoder, on the projector output. Null keeps every visual token.</summary>
     VisualSelection? BeforeDecoder(PreDecoderContext ctx) => null;
 
@@ -39,4 +47,11 @@ public sealed class NoPruning : IPruningPolicy
 
     public string Name => "none";
     public PositionMode Positions => PositionMode.Original;
+    public IPruningRun Begin(PruningSetup setup) => KeepAll.Instance;
+
+    /// <summary>A run that never prunes (also what a policy returns when its budget keeps every token).</summary>
+    public sealed class KeepAll : IPruningRun
+    {
+        public static readonly KeepAll Instance = new();
+    }
 }

@@ -1,3 +1,5 @@
+using AutoPrune.Accounting;
+
 namespace AutoPrune.Pruning;
 
 /// <summary>
@@ -30,7 +32,6 @@ public sealed class PDrop : IPruningPolicy
 
     private readonly double? _budget, _lambda;
     private readonly int[]? _layers;
-    private int[] _starts = [], _counts = [];
 
     public PDrop(PolicyOptions options)
     {
@@ -43,67 +44,72 @@ public sealed class PDrop : IPruningPolicy
         Positions = options.Positions ?? PositionMode.Compact;
     }
 
-    public void Begin(PruningSetup setup)
+    public IPruningRun Begin(PruningSetup setup)
     {
         int n0 = setup.VisualTokens, L = setup.DecoderLayers;
         if (L < 2) throw new PruningOptionException($"pdrop: a {L}-layer decoder has no layer to prune after");
         if (_layers != null) LayerSchedule.Validate(_layers, L, Name);
-        _starts = _layers ?? LayerSchedule.ScaleAll([8, 16, 24], L, Name);
-        _counts = new int[_starts.Length];
+        var starts = _layers ?? LayerSchedule.ScaleAll([8, 16, 24], L, Name);
+        var counts = new int[starts.Length];
         double lambda;
         if (_budget is { } t)
         {
-            LayerSchedule.CheckBudget(Name, t, n0, LayerSchedule.LowestFeasible(n0, L, _starts[0]),
-                $"layers 0..{_starts[0] - 1} process all {n0} tokens before the first stage, at least one token afterwards; set layers= to start earlier");
+            LayerSchedule.CheckBudget(Name, t, n0, LayerSchedule.LowestFeasible(n0, L, starts[0]),
+                $"layers 0..{starts[0] - 1} process all {n0} tokens before the first stage, at least one token afterwards; set layers= to start earlier");
             double lo = 0, hi = 1;
             for (int it = 0; it < 100; it++)
             {
                 double mid = 0.5 * (lo + hi);
-                if (ContinuousMean(n0, L, mid) < t) lo = mid; else hi = mid;
+                if (ContinuousMean(starts, n0, L, mid) < t) lo = mid; else hi = mid;
             }
             lambda = 0.5 * (lo + hi);
-            Fill(n0, lambda);
-            LayerSchedule.FitToBudget(n0, L, _starts, _counts, t);
+            Fill(counts, n0, lambda);
+            LayerSchedule.FitToBudget(n0, L, starts, counts, t);
             setup.Trace.Budget = t;
         }
         else
         {
             lambda = _lambda ?? 0.5;
-            Fill(n0, lambda);
+            Fill(counts, n0, lambda);
         }
         setup.Trace.Values["pdrop.lambda"] = lambda;
-        setup.Trace.Curves["pdrop.stage_layers"] = Array.ConvertAll(_starts, x => (double)x);
-        setup.Trace.Curves["pdrop.stage_counts"] = Array.ConvertAll(_counts, x => (double)x);
+        setup.Trace.Curves.Set("pdrop.stage_layers", Array.ConvertAll(starts, x => (double)x), CurveKind.Other);
+        setup.Trace.Curves.Set("pdrop.stage_counts", Array.ConvertAll(counts, x => (double)x), CurveKind.Other);
+        return new Run(starts, counts);
     }
 
-    private void Fill(int n0, double lambda)
+    private static void Fill(int[] counts, int n0, double lambda)
     {
         double c = n0;
-        for (int j = 0; j < _counts.Length; j++)
+        for (int j = 0; j < counts.Length; j++)
         {
             c *= lambda;
-            _counts[j] = Math.Clamp((int)Math.Round(c, MidpointRounding.AwayFromZero), 1, j == 0 ? n0 : _counts[j - 1]);
+            counts[j] = Math.Clamp((int)Math.Round(c, MidpointRounding.AwayFromZero), 1, j == 0 ? n0 : counts[j - 1]);
         }
     }
 
-    private double ContinuousMean(int n0, int L, double lambda)
+    private static double ContinuousMean(int[] starts, int n0, int L, double lambda)
     {
         double sum = 0, c = n0;
-        for (int j = 0; j <= _starts.Length; j++)
+        for (int j = 0; j <= starts.Length; j++)
         {
-            int from = j == 0 ? 0 : _starts[j - 1], to = j < _starts.Length ? _starts[j] : L;
+            int from = j == 0 ? 0 : starts[j - 1], to = j < starts.Length ? starts[j] : L;
             sum += (to - from) * c;
             c *= lambda;
         }
         return sum / L;
     }
 
-    public VisualSelection? AfterLayer(LayerContext ctx)
+    /// <summary>Stage j starts at layer starts[j] with counts[j] tokens.</summary>
+    private sealed class Run(int[] starts, int[] counts) : IPruningRun
     {
-        int stage = Array.IndexOf(_starts, ctx.Layer + 1);
-        if (stage < 0 || _counts[stage] >= ctx.VisualCount) return null;
-        var cols = ctx.VisualRows();
-        var score = Tensors.Attention.MeanOverHeads(ctx.NextLayerAttentionPerHead([ctx.LastRow], cols), ctx.Heads, 1, cols.Length);
-        return new VisualSelection(Ranking.TopKInOrder(score, _counts[stage]));
+        public VisualSelection? AfterLayer(LayerContext ctx)
+        {
+            int stage = Array.IndexOf(starts, ctx.Layer + 1);
+            if (stage < 0 || counts[stage] >= ctx.VisualCount) return null;
+            var cols = ctx.VisualRows();
+            var score = Tensors.Attention.MeanOverHeads(ctx.NextLayerAttentionPerHead([ctx.LastRow], cols), ctx.Heads, 1, cols.Length);
+            return new VisualSelection(Ranking.TopKInOrder(score, counts[stage]));
+        }
     }
 }

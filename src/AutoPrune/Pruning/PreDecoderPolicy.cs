@@ -1,3 +1,5 @@
+using AutoPrune.Accounting;
+
 namespace AutoPrune.Pruning;
 
 /// <summary>
@@ -18,17 +20,24 @@ public abstract class PreDecoderPolicy : IPruningPolicy
     public abstract string Name { get; }
     public PositionMode Positions { get; }
 
-    /// <summary>Tokens to keep in this prefill; null when the budget keeps every token.</summary>
-    protected int? KeepCount { get; private set; }
-
     /// <summary>What the policy keeps without a budget.</summary>
     protected virtual int DefaultKeep(int n0) => Math.Max(1, n0 / 4);
 
-    public virtual void Begin(PruningSetup setup) =>
-        KeepCount = PreDecoderBudget.Keep(Name, _budget, setup.VisualTokens, DefaultKeep(setup.VisualTokens), setup);
+    public IPruningRun Begin(PruningSetup setup)
+    {
+        var keep = PreDecoderBudget.Keep(Name, _budget, setup.VisualTokens, DefaultKeep(setup.VisualTokens), setup);
+        Describe(setup.Trace, keep);
+        return keep is { } k ? new Run(this, k) : NoPruning.KeepAll.Instance;
+    }
 
-    public VisualSelection? BeforeDecoder(PreDecoderContext ctx) => KeepCount is { } k ? Select(ctx, k) : null;
+    /// <summary>Records the policy's plan for <paramref name="keep"/> tokens (null: keeps every token) in the trace.</summary>
+    protected virtual void Describe(PrefillTrace trace, int? keep) { }
 
     /// <summary>The selection of <paramref name="keep"/> tokens (1 ≤ keep &lt; N0).</summary>
     protected abstract VisualSelection Select(PreDecoderContext ctx, int keep);
+
+    private sealed class Run(PreDecoderPolicy policy, int keep) : IPruningRun
+    {
+        public VisualSelection? BeforeDecoder(PreDecoderContext ctx) => policy.Select(ctx, keep);
+    }
 }

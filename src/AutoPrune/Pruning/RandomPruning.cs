@@ -20,11 +20,7 @@ public sealed class RandomPruning : PreDecoderPolicy
         _seed = s.Int("seed", int.MinValue, int.MaxValue) ?? 0;
     }
 
-    public override void Begin(PruningSetup setup)
-    {
-        base.Begin(setup);
-        setup.Trace.Values["random.seed"] = _seed;
-    }
+    protected override void Describe(Accounting.PrefillTrace trace, int? keep) => trace.Values["random.seed"] = _seed;
 
     protected override VisualSelection Select(PreDecoderContext ctx, int keep) => new(Select(ctx.VisualTokens, keep, _seed));
 

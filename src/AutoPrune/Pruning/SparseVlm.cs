@@ -1,4 +1,5 @@
 using System.Numerics.Tensors;
+using AutoPrune.Accounting;
 
 namespace AutoPrune.Pruning;
 
@@ -41,9 +42,6 @@ public sealed class SparseVlm : IPruningPolicy
     private readonly double? _budget;
     private readonly int[]? _layers;
     private readonly int? _table;
-    private int[] _starts = [], _totals = [];
-    private bool _budgeted;
-    private int[] _raters = [];   // offsets into the text after the image
 
     public SparseVlm(PolicyOptions options)
     {
@@ -62,39 +60,38 @@ public sealed class SparseVlm : IPruningPolicy
     /// <summary>Smallest stage total reachable from <paramref name="current"/> tokens: keep none, recycle.</summary>
     private static int MinAfter(int current) => Math.Max(1, TokenRecycling.RecycledCount(current));
 
-    public void Begin(PruningSetup setup)
+    public IPruningRun Begin(PruningSetup setup)
     {
         int n0 = setup.VisualTokens, L = setup.DecoderLayers;
         if (L < 2) throw new PruningOptionException($"sparsevlm: a {L}-layer decoder has no layer to prune after");
         if (_layers != null) LayerSchedule.Validate(_layers, L, Name);
-        _starts = _layers ?? LayerSchedule.ScaleAll([2, 6, 16], L, Name);
-        _raters = [];
+        var starts = _layers ?? LayerSchedule.ScaleAll([2, 6, 16], L, Name);
         int table = _table ?? Nearest(_budget is { } b ? b / n0 : 192.0 / 576);
         var shape = Tables[table];
-        _totals = new int[3];
-        _budgeted = _budget != null;
+        var totals = new int[3];
         if (_budget is { } t)
         {
             int cur = n0;
             var minimal = new int[3];
             for (int j = 0; j < 3; j++) cur = minimal[j] = MinAfter(cur);
-            LayerSchedule.CheckBudget(Name, t, n0, LayerSchedule.Mean(n0, L, _starts, minimal),
-                $"layers 0..{_starts[0] - 1} process all {n0} tokens, and every stage returns at least its recycled clusters");
+            LayerSchedule.CheckBudget(Name, t, n0, LayerSchedule.Mean(n0, L, starts, minimal),
+                $"layers 0..{starts[0] - 1} process all {n0} tokens, and every stage returns at least its recycled clusters");
             double lo = 0, hi = 576.0 / shape[2] + 1;
             for (int it = 0; it < 100; it++)
             {
                 double mid = 0.5 * (lo + hi);
-                if (ContinuousMean(n0, L, shape, mid) < t) lo = mid; else hi = mid;
+                if (ContinuousMean(starts, n0, L, shape, mid) < t) lo = mid; else hi = mid;
             }
-            Fill(n0, shape, 0.5 * (lo + hi));
-            LayerSchedule.FitToBudget(n0, L, _starts, _totals, t, MinAfter);
+            Fill(totals, n0, shape, 0.5 * (lo + hi));
+            LayerSchedule.FitToBudget(n0, L, starts, totals, t, MinAfter);
             setup.Trace.Budget = t;
             setup.Trace.Values["sparsevlm.scale"] = 0.5 * (lo + hi);
         }
-        else Fill(n0, shape, 1);
+        else Fill(totals, n0, shape, 1);
         setup.Trace.Values["sparsevlm.table"] = Budgets576[table];
-        setup.Trace.Curves["sparsevlm.stage_layers"] = Array.ConvertAll(_starts, x => (double)x);
-        setup.Trace.Curves["sparsevlm.stage_counts"] = Array.ConvertAll(_totals, x => (double)x);
+        setup.Trace.Curves.Set("sparsevlm.stage_layers", Array.ConvertAll(starts, x => (double)x), CurveKind.Other);
+        setup.Trace.Curves.Set("sparsevlm.stage_counts", Array.ConvertAll(totals, x => (double)x), CurveKind.Other);
+        return new Run(starts, totals, _budget != null);
     }
 
     private static int Nearest(double ratio)
@@ -105,22 +102,22 @@ public sealed class SparseVlm : IPruningPolicy
         return best;
     }
 
-    private void Fill(int n0, int[] shape, double s)
+    private static void Fill(int[] totals, int n0, int[] shape, double s)
     {
         int prev = n0;
         for (int j = 0; j < 3; j++)
         {
             int c = (int)Math.Round(s * shape[j] * n0 / 576.0, MidpointRounding.AwayFromZero);
-            prev = _totals[j] = Math.Clamp(c, Math.Min(prev, MinAfter(prev)), prev);
+            prev = totals[j] = Math.Clamp(c, Math.Min(prev, MinAfter(prev)), prev);
         }
     }
 
-    private double ContinuousMean(int n0, int L, int[] shape, double s)
+    private static double ContinuousMean(int[] starts, int n0, int L, int[] shape, double s)
     {
         double sum = 0, prev = n0;
         for (int j = 0; j <= 3; j++)
         {
-            int from = j == 0 ? 0 : _starts[j - 1], to = j < 3 ? _starts[j] : L;
+            int from = j == 0 ? 0 : starts[j - 1], to = j < 3 ? starts[j] : L;
             double c = j == 0 ? n0 : Math.Min(prev, s * shape[j - 1] * n0 / 576.0);
             sum += (to - from) * c;
             prev = c;
@@ -128,39 +125,45 @@ public sealed class SparseVlm : IPruningPolicy
         return sum / L;
     }
 
-    public VisualSelection? AfterLayer(LayerContext ctx)
+    /// <summary>One prefill: stage j starts at layer starts[j] with totals[j] tokens (kept + recycled); raters chosen after layer 0.</summary>
+    private sealed class Run(int[] starts, int[] totals, bool budgeted) : IPruningRun
     {
-        if (ctx.Layer == 0) _raters = Raters(ctx);
-        int stage = Array.IndexOf(_starts, ctx.Layer + 1);
-        if (stage < 0) return null;
-        int cur = ctx.VisualCount, target = _totals[stage];
-        if (target >= cur) return null;
+        private int[] _raters = [];   // offsets into the text after the image
 
-        var scores = RaterScores(ctx);
-        int keep;
-        if (_budgeted)
+        public VisualSelection? AfterLayer(LayerContext ctx)
         {
-            // Largest k with k + recycled(cur − k) == target (that sum rises by 0 or 1 per k, so it is hit exactly).
-            keep = target;
-            while (keep > 0 && keep + TokenRecycling.RecycledCount(cur - keep) > target) keep--;
+            if (ctx.Layer == 0) _raters = Raters(ctx);
+            int stage = Array.IndexOf(starts, ctx.Layer + 1);
+            if (stage < 0) return null;
+            int cur = ctx.VisualCount, target = totals[stage];
+            if (target >= cur) return null;
+
+            var scores = RaterScores(ctx, _raters);
+            int keep;
+            if (budgeted)
+            {
+                // Largest k with k + recycled(cur − k) == target (that sum rises by 0 or 1 per k, so it is hit exactly).
+                keep = target;
+                while (keep > 0 && keep + TokenRecycling.RecycledCount(cur - keep) > target) keep--;
+            }
+            else keep = Math.Min(target, cur - 1);   // official: min(count, v_token_num − 1) kept, recycling on top
+            var kept = Ranking.TopKInOrder(scores, keep);
+            var isKept = new bool[cur];
+            foreach (var k in kept) isKept[k] = true;
+            var dropped = new int[cur - keep];
+            for (int i = 0, r = 0; i < cur; i++) if (!isKept[i]) dropped[r++] = i;
+            var groups = TokenRecycling.Recycle(ctx, dropped, scores);
+            ctx.Trace.Values[$"sparsevlm.kept{stage}"] = keep;
+            ctx.Trace.Values[$"sparsevlm.recycled{stage}"] = groups.Length;
+            return new VisualSelection(kept, groups.Length > 0 ? groups : null);
         }
-        else keep = Math.Min(target, cur - 1);   // official: min(count, v_token_num − 1) kept, recycling on top
-        var kept = Ranking.TopKInOrder(scores, keep);
-        var isKept = new bool[cur];
-        foreach (var k in kept) isKept[k] = true;
-        var dropped = new int[cur - keep];
-        for (int i = 0, r = 0; i < cur; i++) if (!isKept[i]) dropped[r++] = i;
-        var groups = TokenRecycling.Recycle(ctx, dropped, scores);
-        ctx.Trace.Values[$"sparsevlm.kept{stage}"] = keep;
-        ctx.Trace.Values[$"sparsevlm.recycled{stage}"] = groups.Length;
-        return new VisualSelection(kept, groups.Length > 0 ? groups : null);
     }
 
     /// <summary>Mean over heads and rater rows of the raters' attention to each current visual token.</summary>
-    private float[] RaterScores(LayerContext ctx)
+    private static float[] RaterScores(LayerContext ctx, int[] raters)
     {
-        var rows = new int[_raters.Length];
-        for (int i = 0; i < rows.Length; i++) rows[i] = ctx.VisualEnd + _raters[i];
+        var rows = new int[raters.Length];
+        for (int i = 0; i < rows.Length; i++) rows[i] = ctx.TextAfterStart + raters[i];
         var cols = ctx.VisualRows();
         var mean = Tensors.Attention.MeanOverHeads(ctx.AttentionPerHead(rows, cols), ctx.Heads, rows.Length, cols.Length);
         var scores = new float[cols.Length];
@@ -176,10 +179,11 @@ public sealed class SparseVlm : IPruningPolicy
         if (nt == 0) throw new PruningOptionException("sparsevlm: the prompt has no text after the image to rate visual tokens");
         var relevance = new float[nt];
         var logits = new float[nt];
+        var visualRows = ctx.VisualRows();
         for (int v = 0; v < nv; v++)
         {
-            var hv = ctx.Hidden(ctx.VisualStart + v);
-            for (int t = 0; t < nt; t++) logits[t] = TensorPrimitives.Dot(hv, ctx.Hidden(ctx.VisualEnd + t));
+            var hv = ctx.Hidden(visualRows[v]);
+            for (int t = 0; t < nt; t++) logits[t] = TensorPrimitives.Dot(hv, ctx.Hidden(ctx.TextAfterStart + t));
             TensorPrimitives.SoftMax(logits, logits);
             TensorPrimitives.Add(relevance, logits, relevance);
         }

@@ -43,7 +43,7 @@ public static class TokenRecycling
         int d = ctx.HiddenSize;
         var candidates = TopByScore(dropped, scores, m);
         var features = new float[m * d];
-        for (int i = 0; i < m; i++) ctx.Hidden(ctx.VisualStart + candidates[i]).CopyTo(features.AsSpan(i * d, d));
+        for (int i = 0; i < m; i++) ctx.Hidden(ctx.VisualRow(candidates[i])).CopyTo(features.AsSpan(i * d, d));
         var groups = Cluster(features, m, d, ClusterCount(m));
         foreach (var g in groups)
             for (int i = 0; i < g.Length; i++) g[i] = candidates[g[i]];

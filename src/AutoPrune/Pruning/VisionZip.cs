@@ -32,14 +32,13 @@ public sealed class VisionZip : PreDecoderPolicy
         _ratio = s.Double("dominant-ratio", 0, 1, minExclusive: true) ?? 54.0 / 64.0;
     }
 
-    public override void Begin(PruningSetup setup)
+    protected override void Describe(Accounting.PrefillTrace trace, int? keep)
     {
-        base.Begin(setup);
-        if (KeepCount is { } t)
+        if (keep is { } t)
         {
             var (dom, ctxN) = Split(t, _ratio);
-            setup.Trace.Values["visionzip.dominant"] = dom;
-            setup.Trace.Values["visionzip.contextual"] = ctxN;
+            trace.Values["visionzip.dominant"] = dom;
+            trace.Values["visionzip.contextual"] = ctxN;
         }
     }
 

@@ -127,8 +127,8 @@ public sealed class GgufModelTests(ConvertedTinyModel fx) : IClassFixture<Conver
             var gc = GoldenCase.Load(c);
             var px = fx.F32.PreprocessImage(gc.ImagePath);
             Assert.Equal(px, g.PreprocessImage(gc.ImagePath));
-            var a = fx.F32.Prefill(px, new PromptTokens(gc.InputIds, Array.IndexOf(gc.InputIds, fx.F32.Config.ImageTokenIndex))).Logits;
-            var b = g.Prefill(px, new PromptTokens(gc.InputIds, Array.IndexOf(gc.InputIds, g.Config.ImageTokenIndex))).Logits;
+            var a = fx.F32.Prefill(px, new TokenizedPrompt(gc.InputIds, Array.IndexOf(gc.InputIds, fx.F32.Config.ImageTokenIndex))).Logits;
+            var b = g.Prefill(px, new TokenizedPrompt(gc.InputIds, Array.IndexOf(gc.InputIds, g.Config.ImageTokenIndex))).Logits;
             Assert.True(Cosine(a, b) >= minCosine, $"{t} case {c}: cosine {Cosine(a, b)}");
             if (Array.IndexOf(a, a.Max()) == Array.IndexOf(b, b.Max())) same++;
         }

@@ -4,10 +4,11 @@ using AutoPrune.Pruning;
 namespace AutoPrune.Tests.Models;
 
 /// <summary>Records the mean-over-heads attention of text rows after the image to the visual keys at one layer.</summary>
-internal sealed class AttentionProbe(int layer) : IPruningPolicy
+internal sealed class AttentionProbe(int layer) : IPruningPolicy, IPruningRun
 {
     public string Name => "probe";
     public PositionMode Positions => PositionMode.Original;
+    public IPruningRun Begin(PruningSetup setup) => this;
     public float[]? Mean;
     public int Rows, Cols;
     public int FirstTextRow;
@@ -37,7 +38,7 @@ public sealed class GoldenParityTests(TinyModelFixture fx) : IClassFixture<TinyM
         var g = new GoldenReference(name);
         var prompt = fx.F32.Tokenize(g.Question);
         Assert.Equal(g.InputIds, prompt.Ids);
-        Assert.Equal(g["image_token_position"].GetInt32(), prompt.ImagePosition);
+        Assert.Equal([g["image_token_position"].GetInt32()], prompt.ImagePositions);
     }
 
     [Theory, MemberData(nameof(GoldenReference.All), MemberType = typeof(GoldenReference))]
@@ -65,7 +66,7 @@ public sealed class GoldenParityTests(TinyModelFixture fx) : IClassFixture<TinyM
         var layers = g["decoder_layers"];
         int d = model.Config.Text.HiddenSize;
         var probe = new AttentionProbe(g["decoder_layer2_text_to_image_attention"].GetProperty("layer_index").GetInt32());
-        var pre = model.Prefill(model.PreprocessImage(g.ImagePath), prompt, probe, layerOutputs: (l, h, n) =>
+        var pre = TestRuns.Prefill(model, model.PreprocessImage(g.ImagePath), prompt, probe, (l, h, n) =>
         {
             Assert.Equal(g["merged_seq_len"].GetInt32(), n);
             var gl = layers[l];

@@ -9,15 +9,16 @@ namespace AutoPrune.Tests.Models;
 /// </summary>
 public sealed class NextLayerAttentionTests(TinyModelFixture fx) : IClassFixture<TinyModelFixture>
 {
-    private sealed class Probe : IPruningPolicy
+    private sealed class Probe : IPruningPolicy, IPruningRun
     {
         public string Name => "probe";
         public PositionMode Positions => PositionMode.Original;
+        public IPruningRun Begin(PruningSetup setup) => this;
         public float[]? Predicted, Actual;
 
         public VisualSelection? AfterLayer(LayerContext ctx)
         {
-            int[] rows = [ctx.VisualStart - 1, ctx.LastRow, ctx.VisualEnd];
+            int[] rows = [ctx.VisualRow(0) - 1, ctx.LastRow, ctx.TextAfterStart];
             var cols = ctx.VisualRows();
             if (ctx.Layer == 1) Predicted = ctx.NextLayerAttentionPerHead(rows, cols);
             if (ctx.Layer == 2) Actual = ctx.AttentionPerHead(rows, cols);

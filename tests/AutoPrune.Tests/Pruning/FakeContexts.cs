@@ -31,14 +31,14 @@ internal sealed class FakeLayerContext : LayerContext
 
 internal static class Fake
 {
-    public static PruningSetup Setup(int n0, int layers, int text = 6) => new(n0, layers, text, 8, 16, new PrefillTrace());
+    public static PruningSetup Setup(int n0, int layers) => new(n0, layers, new PrefillTrace());
 
     /// <summary>
     /// A context with <paramref name="prefix"/> text rows, <paramref name="visual"/> visual rows, <paramref name="suffix"/>
     /// text rows. <paramref name="att"/>(head, row, col) fills the map.
     /// </summary>
     public static FakeLayerContext Layer(int layer, int layers, int prefix, int visual, int suffix, int heads,
-        Func<int, int, int, float> att, int originalVisual = -1, PrefillTrace? trace = null)
+        Func<int, int, int, float> att, PrefillTrace? trace = null)
     {
         int n = prefix + visual + suffix;
         var a = new float[heads * n * n];
@@ -50,8 +50,8 @@ internal static class Fake
         for (int i = 0; i < visual; i++) ids[i] = i;
         return new FakeLayerContext
         {
-            Layer = layer, NumLayers = layers, SequenceLength = n, VisualStart = prefix, VisualCount = visual, Heads = heads,
-            HiddenSize = 8, OriginalVisualCount = originalVisual < 0 ? visual : originalVisual, Trace = trace ?? new PrefillTrace(),
+            Layer = layer, SequenceLength = n, Spans = [new ImageSpan(0, 0, visual, prefix)], Heads = heads,
+            HiddenSize = 8, Trace = trace ?? new PrefillTrace(),
             Attention = a, Ids = ids,
         };
     }
@@ -67,7 +67,7 @@ internal static class Fake
     public static PreDecoderContext Pre(int n, int d, float[] features, float[]? cls = null, float[]? keys = null, int dk = 2) => new()
     {
         VisualTokens = n, HiddenSize = d, Features = features, ClsAttention = cls ?? new float[n],
-        VisionKeys = keys ?? new float[n * dk], VisionHiddenSize = dk, Trace = new PrefillTrace(),
+        VisionKeys = keys ?? new float[n * dk], VisionHiddenSize = dk, Spans = [new ImageSpan(0, 0, n, 0)], Trace = new PrefillTrace(),
     };
 
     public static PolicyOptions Options(double? budget, params (string Key, string Value)[] settings)

@@ -17,10 +17,10 @@ public sealed class FastVTests
         // N0 = 6, L = 8, K = 1 (2 of 32 scaled): mean (6 + 7·3)/8 = 3.375 → keep 3.
         var p = new FastV(Fake.Options(3.375));
         var setup = Fake.Setup(6, 8);
-        p.Begin(setup);
+        var run = p.Begin(setup);
         Assert.Equal(1, setup.Trace.Values["fastv.K"]);
         Assert.Equal(3, setup.Trace.Values["fastv.keep"]);
-        var sel = p.AfterLayer(Fake.LastRow(0, 8, LastRow));
+        var sel = run.AfterLayer(Fake.LastRow(0, 8, LastRow));
         Assert.NotNull(sel);
         Assert.Equal([1, 2, 3], sel.Keep);
         Assert.Null(sel.Merge);
@@ -30,11 +30,11 @@ public sealed class FastVTests
     public void PrunesOnlyAfterLayerKMinusOne()
     {
         var p = new FastV(Fake.Options(null, ("K", "3"), ("R", "0.5")));
-        p.Begin(Fake.Setup(6, 8));
-        Assert.Null(p.AfterLayer(Fake.LastRow(0, 8, LastRow)));
-        Assert.Null(p.AfterLayer(Fake.LastRow(1, 8, LastRow)));
-        Assert.Equal([1, 2, 3], p.AfterLayer(Fake.LastRow(2, 8, LastRow))!.Keep);
-        Assert.Null(p.AfterLayer(Fake.LastRow(3, 8, LastRow)));
+        var run = p.Begin(Fake.Setup(6, 8));
+        Assert.Null(run.AfterLayer(Fake.LastRow(0, 8, LastRow)));
+        Assert.Null(run.AfterLayer(Fake.LastRow(1, 8, LastRow)));
+        Assert.Equal([1, 2, 3], run.AfterLayer(Fake.LastRow(2, 8, LastRow))!.Keep);
+        Assert.Null(run.AfterLayer(Fake.LastRow(3, 8, LastRow)));
     }
 
     [Fact]

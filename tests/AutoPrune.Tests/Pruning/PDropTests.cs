@@ -10,17 +10,17 @@ public sealed class PDropTests
         // N0 = 8, L = 8: stages at 2/4/6 (8/16/24 of 32), λ = 0.5 → 4, 2, 1.
         var p = new PDrop(Fake.Options(null));
         var setup = Fake.Setup(8, 8);
-        p.Begin(setup);
+        var run = p.Begin(setup);
         Assert.Equal([2.0, 4, 6], setup.Trace.Curves["pdrop.stage_layers"]);
         Assert.Equal([4.0, 2, 1], setup.Trace.Curves["pdrop.stage_counts"]);
         Assert.Equal(PositionMode.Compact, p.Positions);
 
         float[][] att = [[0.05f, 0.3f, 0.01f, 0.2f, 0.02f, 0.25f, 0.1f, 0.07f]];
-        Assert.Null(p.AfterLayer(Fake.LastRow(0, 8, att)));
-        Assert.Equal([1, 3, 5, 6], p.AfterLayer(Fake.LastRow(1, 8, att))!.Keep);
-        Assert.Null(p.AfterLayer(Fake.LastRow(2, 8, [[0.1f, 0.4f, 0.3f, 0.2f]])));
-        Assert.Equal([1, 2], p.AfterLayer(Fake.LastRow(3, 8, [[0.1f, 0.4f, 0.3f, 0.2f]]))!.Keep);
-        Assert.Equal([0], p.AfterLayer(Fake.LastRow(5, 8, [[0.6f, 0.4f]]))!.Keep);
+        Assert.Null(run.AfterLayer(Fake.LastRow(0, 8, att)));
+        Assert.Equal([1, 3, 5, 6], run.AfterLayer(Fake.LastRow(1, 8, att))!.Keep);
+        Assert.Null(run.AfterLayer(Fake.LastRow(2, 8, [[0.1f, 0.4f, 0.3f, 0.2f]])));
+        Assert.Equal([1, 2], run.AfterLayer(Fake.LastRow(3, 8, [[0.1f, 0.4f, 0.3f, 0.2f]]))!.Keep);
+        Assert.Equal([0], run.AfterLayer(Fake.LastRow(5, 8, [[0.6f, 0.4f]]))!.Keep);
     }
 
     [Theory]

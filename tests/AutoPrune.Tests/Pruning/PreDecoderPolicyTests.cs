@@ -9,8 +9,8 @@ public sealed class FasterVlmTests
     public void KeepsTopClsAttentionInOriginalOrder()
     {
         var p = new FasterVlm(Fake.Options(3));
-        p.Begin(Fake.Setup(6, 8));
-        var sel = p.BeforeDecoder(Fake.Pre(6, 1, new float[6], cls: [0.05f, 0.4f, 0.1f, 0.3f, 0.02f, 0.13f]));
+        var run = p.Begin(Fake.Setup(6, 8));
+        var sel = run.BeforeDecoder(Fake.Pre(6, 1, new float[6], cls: [0.05f, 0.4f, 0.1f, 0.3f, 0.02f, 0.13f]));
         Assert.Equal([1, 3, 5], sel!.Keep);
     }
 
@@ -18,8 +18,8 @@ public sealed class FasterVlmTests
     public void FullBudgetKeepsEverythingAndZeroIsRefused()
     {
         var p = new FasterVlm(Fake.Options(6));
-        p.Begin(Fake.Setup(6, 8));
-        Assert.Null(p.BeforeDecoder(Fake.Pre(6, 1, new float[6])));
+        var run = p.Begin(Fake.Setup(6, 8));
+        Assert.Null(run.BeforeDecoder(Fake.Pre(6, 1, new float[6])));
         var e = Assert.Throws<InfeasibleBudgetException>(() => new FasterVlm(Fake.Options(0.4)).Begin(Fake.Setup(6, 8)));
         Assert.Contains("lowest feasible budget is 1", e.Message);
         Assert.Throws<PruningOptionException>(() => new FasterVlm(Fake.Options(3, ("K", "1"))));
@@ -41,8 +41,8 @@ public sealed class UniformTests
     public void PolicyUsesBudget()
     {
         var p = new UniformPruning(Fake.Options(3));
-        p.Begin(Fake.Setup(10, 8));
-        Assert.Equal([1, 5, 8], p.BeforeDecoder(Fake.Pre(10, 1, new float[10]))!.Keep);
+        var run = p.Begin(Fake.Setup(10, 8));
+        Assert.Equal([1, 5, 8], run.BeforeDecoder(Fake.Pre(10, 1, new float[10]))!.Keep);
     }
 }
 
@@ -51,8 +51,8 @@ public sealed class RandomTests
     private static int[] Run(int seed, int n = 100, double budget = 20)
     {
         var p = new RandomPruning(Fake.Options(budget, ("seed", seed.ToString())));
-        p.Begin(Fake.Setup(n, 8));
-        return p.BeforeDecoder(Fake.Pre(n, 1, new float[n]))!.Keep;
+        var run = p.Begin(Fake.Setup(n, 8));
+        return run.BeforeDecoder(Fake.Pre(n, 1, new float[n]))!.Keep;
     }
 
     [Fact]
@@ -104,8 +104,8 @@ public sealed class DivPruneTests
     public void PolicyUsesProjectorFeatures()
     {
         var p = new DivPrune(Fake.Options(3));
-        p.Begin(Fake.Setup(5, 8));
-        Assert.Equal([0, 2, 3], p.BeforeDecoder(Fake.Pre(5, 2, Angles(0, 10, 90, 180, 105)))!.Keep);
+        var run = p.Begin(Fake.Setup(5, 8));
+        Assert.Equal([0, 2, 3], run.BeforeDecoder(Fake.Pre(5, 2, Angles(0, 10, 90, 180, 105)))!.Keep);
     }
 }
 
@@ -131,18 +131,17 @@ public sealed class VisionZipTests
     public void MergedTokensAreAveragesOfTheirMembers()
     {
         var p = new VisionZip(Fake.Options(4, ("dominant-ratio", "0.5")));
-        p.Begin(Fake.Setup(6, 8));
+        var run = p.Begin(Fake.Setup(6, 8));
         int d = 3, n = 6;
         var feats = new float[n * d];
         for (int i = 0; i < feats.Length; i++) feats[i] = i * 0.5f - 2;
-        var sel = p.BeforeDecoder(Fake.Pre(n, d, feats, Cls, Keys))!;
+        var sel = run.BeforeDecoder(Fake.Pre(n, d, feats, Cls, Keys))!;
         // Apply it the way the engine does: no text around the visual block.
-        var h = (float[])feats.Clone();
-        var ids = new int[n];
-        for (int i = 0; i < n; i++) ids[i] = i;
-        var (newN, nv) = LlamaDecoder.ApplySelection(sel, h, n, new int[n], ids, 0, n, d, PositionMode.Compact);
-        Assert.Equal(4, nv);
-        Assert.Equal(4, newN);
+        var seq = Sequences.Of(feats, n, d, 0, n);
+        seq.Apply(sel, PositionMode.Compact);
+        var h = seq.H;
+        Assert.Equal(4, seq.VisualCount);
+        Assert.Equal(4, seq.Length);
         for (int c = 0; c < d; c++)
         {
             Assert.Equal(feats[0 * d + c], h[0 * d + c]);

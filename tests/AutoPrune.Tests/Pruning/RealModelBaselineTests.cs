@@ -18,7 +18,7 @@ public sealed class RealModelBaselineTests(TinyModelFixture fx) : IClassFixture<
                 yield return [p[0], t];
     }
 
-    private (float[] Pixels, PromptTokens Prompt) Input(string golden = "case2")
+    private (float[] Pixels, TokenizedPrompt Prompt) Input(string golden = "case2")
     {
         var g = new GoldenReference(golden);
         return (fx.F32.PreprocessImage(g.ImagePath), fx.F32.Tokenize(g.Question));
@@ -45,8 +45,7 @@ public sealed class RealModelBaselineTests(TinyModelFixture fx) : IClassFixture<
         IPruningPolicy policy = Create(name, budget);
         try
         {
-            policy.Begin(new PruningSetup(model.ImageTokens, model.Config.Text.NumHiddenLayers, prompt.TextTokens,
-                model.Config.Text.HiddenSize, model.Config.Text.IntermediateSize, new()));
+            policy.Begin(new PruningSetup(model.ImageTokens, model.Config.Text.NumHiddenLayers, new()));
         }
         catch (PruningOptionException e)
         {
@@ -57,7 +56,7 @@ public sealed class RealModelBaselineTests(TinyModelFixture fx) : IClassFixture<
             policy = Create(name, budget);
         }
         var sequence = new List<int>();
-        var result = model.Prefill(pixels, prompt, policy, layerOutputs: (_, _, n) => sequence.Add(n));
+        var result = TestRuns.Prefill(model, pixels, prompt, policy, (_, _, n) => sequence.Add(n));
         var perLayer = result.Trace.VisualTokensPerLayer;
         Assert.InRange(result.Trace.MeanVisualTokens, budget - 1, budget + 1);
         for (int l = 0; l < perLayer.Length; l++) Assert.Equal(prompt.TextTokens, sequence[l] - perLayer[l]);

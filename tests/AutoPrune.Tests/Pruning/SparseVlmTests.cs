@@ -34,8 +34,7 @@ public sealed class SparseVlmTests
         });
         return new FakeLayerContext
         {
-            Layer = ctx.Layer, NumLayers = ctx.NumLayers, SequenceLength = ctx.SequenceLength, VisualStart = ctx.VisualStart,
-            VisualCount = ctx.VisualCount, Heads = ctx.Heads, HiddenSize = D, OriginalVisualCount = Visual, Trace = new PrefillTrace(),
+            Layer = ctx.Layer, SequenceLength = ctx.SequenceLength, Spans = ctx.Spans, Heads = ctx.Heads, HiddenSize = D, Trace = new PrefillTrace(),
             Attention = ctx.Attention, Ids = ctx.Ids.ToArray(), HiddenStates = Hidden(),
         };
     }
@@ -53,8 +52,8 @@ public sealed class SparseVlmTests
         // No budget: table 192 scaled to 10 tokens → kept 5 at the first stage (layers=1,2,3: after layer 0).
         var p = new SparseVlm(Fake.Options(null, ("layers", "1,2,3")));
         var setup = Fake.Setup(Visual, 8);
-        p.Begin(setup);
-        var sel = p.AfterLayer(Context(0));
+        var run = p.Begin(setup);
+        var sel = run.AfterLayer(Context(0));
         Assert.NotNull(sel);
         Assert.Equal([1, 3, 5, 7, 9], sel.Keep);
         // 5 dropped → int(0.3·5)+1 = 2 candidates (the best dropped: 6 and 4) → one cluster.

@@ -59,13 +59,16 @@ internal static class PlotTestSupport
         PolicyFactory.Register("test-merge", _ => new MergeTail());
     }
 
-    private sealed class KeepEvenAfterLayer1 : IPruningPolicy
+    private sealed class KeepEvenAfterLayer1 : IPruningPolicy, IPruningRun
     {
         public string Name => "test-even";
         public PositionMode Positions => PositionMode.Original;
 
-        public void Begin(PruningSetup setup) =>
-            setup.Trace.Curves["test.keep"] = Enumerable.Range(0, setup.DecoderLayers).Select(l => l < 2 ? 1.0 : 0.5).ToArray();
+        public IPruningRun Begin(PruningSetup setup)
+        {
+            setup.Trace.Curves.Set("test.keep", Enumerable.Range(0, setup.DecoderLayers).Select(l => l < 2 ? 1.0 : 0.5).ToArray(), CurveKind.KeepFraction);
+            return this;
+        }
 
         public VisualSelection? AfterLayer(LayerContext ctx)
         {
@@ -77,10 +80,11 @@ internal static class PlotTestSupport
         }
     }
 
-    private sealed class MergeTail : IPruningPolicy
+    private sealed class MergeTail : IPruningPolicy, IPruningRun
     {
         public string Name => "test-merge";
         public PositionMode Positions => PositionMode.Compact;
+        public IPruningRun Begin(PruningSetup setup) => this;
 
         public VisualSelection? BeforeDecoder(PreDecoderContext ctx) =>
             new(Enumerable.Range(0, 100).ToArray(), [Enumerable.Range(100, ctx.VisualTokens - 100).ToArray()]);

@@ -25,7 +25,7 @@ public sealed class LlavaNextModel : IDisposable
     public LlavaNextImageProcessor ImageProcessor { get; }
     public ClipVisionTower Vision { get; }
     public MultiModalProjector Projector { get; }
-    public LlamaDecoder Decoder { get; }
+    public LlamaModel LanguageModel { get; }
     /// <summary>The image_newline parameter [Dt].</summary>
     public float[] ImageNewline { get; }
     public AnyresPackingMode Packing { get; }
@@ -43,7 +43,7 @@ public sealed class LlavaNextModel : IDisposable
                 $"{dir}: image_grid_pinpoints differ between config.json ({string.Join(", ", config.ImageGridPinpoints)}) and the image processor ({string.Join(", ", proc.ImageGridPinpoints)})");
         Vision = new ClipVisionTower(llava, weights);
         Projector = new MultiModalProjector(llava, weights);
-        Decoder = new LlamaDecoder(llava.Text, weights);
+        LanguageModel = new LlamaModel(llava.Text, weights);
         ImageNewline = config.UseImageNewline ? weights.Get("image_newline", llava.Text.HiddenSize).ToFloat32() : [];
     }
 
@@ -99,16 +99,17 @@ public sealed class LlavaNextModel : IDisposable
     }
 
     /// <summary>Chat template + tokenizer with one image placeholder (expanded to the packed count by the prefill).</summary>
-    public PromptTokens Tokenize(string question) =>
-        LlavaModel.TokenizeWith(Tokenizer, Config.Llava.ImageTokenIndex, ChatTemplate.Format(question, Config.Llava.Text.ModelType));
+    public TokenizedPrompt Tokenize(string question) =>
+        LlavaModel.TokenizeWith(Tokenizer, Config.Llava.ImageTokenIndex, ChatTemplate.Format(question, Config.Llava.Text.ModelType), 1);
 
     /// <summary>The prompt ids as HF's processor writes them: the image placeholder repeated once per packed token.</summary>
-    public int[] ExpandedIds(PromptTokens prompt, int imageTokens)
+    public int[] ExpandedIds(TokenizedPrompt prompt, int imageTokens)
     {
+        int at = prompt.ImagePositions[0];
         var ids = new int[prompt.Ids.Length - 1 + imageTokens];
-        prompt.Ids.AsSpan(0, prompt.ImagePosition).CopyTo(ids);
-        ids.AsSpan(prompt.ImagePosition, imageTokens).Fill(Config.Llava.ImageTokenIndex);
-        prompt.Ids.AsSpan(prompt.ImagePosition + 1).CopyTo(ids.AsSpan(prompt.ImagePosition + imageTokens));
+        prompt.Ids.AsSpan(0, at).CopyTo(ids);
+        ids.AsSpan(at, imageTokens).Fill(Config.Llava.ImageTokenIndex);
+        prompt.Ids.AsSpan(at + 1).CopyTo(ids.AsSpan(at + imageTokens));
         return ids;
     }
 

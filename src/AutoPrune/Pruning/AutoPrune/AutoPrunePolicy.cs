@@ -1,4 +1,5 @@
 using System.Globalization;
+using AutoPrune.Accounting;
 
 namespace AutoPrune.Pruning;
 
@@ -55,16 +56,6 @@ public sealed class AutoPrunePolicy : IPruningPolicy
     public bool Recycle { get; }
     public MiNormalization MiNorm { get; }
 
-    // Per-prefill state.
-    private Accounting.PrefillTrace? _trace;
-    private int _n0, _layers;
-    private double _target;
-    private bool _disabled;
-    private int _preselect;
-    private float[]? _cls;
-    private RetentionCurve? _curve;
-    private BudgetPlan? _plan;
-
     public AutoPrunePolicy(PolicyOptions options)
     {
         Budget = options.Budget;
@@ -87,108 +78,114 @@ public sealed class AutoPrunePolicy : IPruningPolicy
     /// <summary>The default budget for N0 visual tokens: the paper's 64 of 576, rounded.</summary>
     public static double DefaultBudget(int n0) => Math.Max(1, Math.Round(64.0 * n0 / 576.0));
 
-    public void Begin(PruningSetup setup)
+    public IPruningRun Begin(PruningSetup setup)
     {
-        _trace = setup.Trace;
-        _n0 = setup.VisualTokens;
-        _layers = setup.DecoderLayers;
-        _cls = null; _curve = null; _plan = null;
-        _target = Budget ?? DefaultBudget(_n0);
-        if (Mode == BudgetMode.Strict && Budget == null && _target < BudgetSolver.MinStrictBudget(_n0, _layers))
+        var trace = setup.Trace;
+        int n0 = setup.VisualTokens, layers = setup.DecoderLayers;
+        double target = Budget ?? DefaultBudget(n0);
+        if (Mode == BudgetMode.Strict && Budget == null && target < BudgetSolver.MinStrictBudget(n0, layers))
         {
-            double raised = Math.Ceiling(BudgetSolver.MinStrictBudget(_n0, _layers));
-            _trace.Notes.Add($"default budget {_target:G6} is below the lowest strict budget; using {raised:G6}");
-            _target = raised;
+            double raised = Math.Ceiling(BudgetSolver.MinStrictBudget(n0, layers));
+            trace.Notes.Add($"default budget {target:G6} is below the lowest strict budget; using {raised:G6}");
+            target = raised;
         }
-        _trace.Budget = _target;
-        _disabled = _target >= _n0 || _layers < 2;
-        if (_disabled)
+        trace.Budget = target;
+        if (target >= n0 || layers < 2)
         {
-            _trace.Notes.Add("budget ≥ visual tokens: no pruning");
-            return;
+            trace.Notes.Add("budget ≥ visual tokens: no pruning");
+            return NoPruning.KeepAll.Instance;
         }
-        _preselect = BudgetSolver.Preselection(_n0, _layers, _target, Mode, Recycle);   // throws for an infeasible strict budget
-        _trace.Values["preselected"] = _preselect;
-        _trace.Values["x0"] = RetentionCurve.ScaleX0(X0At32, _layers);
+        int preselect = BudgetSolver.Preselection(n0, layers, target, Mode, Recycle);   // throws for an infeasible strict budget
+        trace.Values["preselected"] = preselect;
+        trace.Values["x0"] = RetentionCurve.ScaleX0(X0At32, layers);
+        return new Run(this, trace, n0, layers, target, preselect);
     }
 
-    public VisualSelection? BeforeDecoder(PreDecoderContext ctx)
+    /// <summary>One prefill: the [CLS] attention, then the plan made after layer 1.</summary>
+    private sealed class Run(AutoPrunePolicy p, PrefillTrace trace, int n0, int layers, double target, int preselect) : IPruningRun
     {
-        _cls = ctx.ClsAttention.ToArray();
-        return null;
-    }
+        private float[]? _cls;
+        private RetentionCurve? _curve;
+        private BudgetPlan? _plan;
 
-    public VisualSelection? AfterLayer(LayerContext ctx)
-    {
-        if (_disabled || ctx.VisualCount == 0) return null;
-        var textRows = ctx.TextRowsAfterImage();
-        var visRows = ctx.VisualRows();
-        int nText = textRows.Length, nVis = visRows.Length;
-        var att = ctx.AttentionPerHead(textRows, visRows);
-        var meanAtt = MeanTextAttention(att, ctx.Heads, nText, nVis);
-
-        if (ctx.Layer == 0) return Preselect(ctx, att, meanAtt, nText, nVis);
-
-        if (ctx.Layer == 1 || _plan == null) Plan(ctx, att, nText, nVis);
-        return Prune(ctx, meanAtt);
-    }
-
-    /// <summary>Step 0: [CLS] attention + 0.3·MI0·text attention, top N1 in original order.</summary>
-    private VisualSelection? Preselect(LayerContext ctx, float[] att, float[] meanAtt, int nText, int nVis)
-    {
-        double mi0 = nText == 0 ? 0 : MutualInformation.SumOverHeads(att, ctx.Heads, nText, nVis) / nText;
-        _trace!.Values["mi0"] = mi0;
-        if (_cls == null || _cls.Length != nVis)
-            throw new InvalidOperationException("autoprune needs the vision [CLS] attention of every visual token before layer 0");
-        var score = new float[nVis];
-        for (int v = 0; v < nVis; v++) score[v] = (float)(_cls[v] + ClsMiWeight * mi0 * meanAtt[v]);
-        int p = Math.Min(_preselect, nVis);
-        return p == nVis ? null : new VisualSelection(Ranking.TopKInOrder(score, p));
-    }
-
-    /// <summary>Step 1: MI1 → slope k → curve → scale s for the budget.</summary>
-    private void Plan(LayerContext ctx, float[] att, int nText, int nVis)
-    {
-        double mi1Sum = MutualInformation.SumOverHeads(att, ctx.Heads, nText, nVis);
-        double mi1 = MutualInformation.Normalize(mi1Sum, MiNorm, ctx.Heads, nText);
-        double k = Math.Max(K0 - Gamma * mi1, 0);
-        _curve = new RetentionCurve(k, RetentionCurve.ScaleX0(X0At32, _layers));
-        _plan = BudgetSolver.Solve(_n0, _layers, nVis, _curve, _target, Recycle, Mode);
-        var t = _trace!;
-        t.Values["mi1"] = mi1;
-        t.Values["mi1_sum"] = mi1Sum;
-        t.Values["k"] = k;
-        t.Values["scale"] = _plan.Scale;
-        t.Values["budget_mean_accounted"] = _plan.AccountedMean;
-        t.Values["budget_reached"] = _plan.Reached ? 1 : 0;
-        var curve = new double[_layers];
-        for (int l = 0; l < _layers; l++) curve[l] = _curve.Keep(l);
-        t.Curves["retention_curve"] = curve;
-        t.Curves["planned_visual_tokens"] = Array.ConvertAll(_plan.Processed, v => (double)v);
-        if (!_plan.Reached)
-            t.Notes.Add($"budget {_target:G6} not met exactly: {Mode.ToString().ToLowerInvariant()} mean {_plan.AccountedMean:G6}");
-    }
-
-    /// <summary>Steps 2-3: keep the top ceil((N1−1)·min(1, s·keep(l))) in current order, recycle the dropped.</summary>
-    private VisualSelection? Prune(LayerContext ctx, float[] meanAtt)
-    {
-        int l = ctx.Layer, current = ctx.VisualCount;
-        int keepN = BudgetSolver.KeepCount(_plan!.Preselected, _plan.Scale, _curve!.Keep(l), current, BudgetSolver.MinKeep(Mode));
-        if (keepN == current) return null;
-        var keep = Ranking.TopKInOrder(meanAtt, keepN);
-        int[][]? merge = null;
-        if (Recycle)
+        public VisualSelection? BeforeDecoder(PreDecoderContext ctx)
         {
-            var dropped = new int[current - keepN];
-            int di = 0, ki = 0;
-            for (int v = 0; v < current; v++)
+            _cls = ctx.ClsAttention.ToArray();
+            return null;
+        }
+
+        public VisualSelection? AfterLayer(LayerContext ctx)
+        {
+            if (ctx.VisualCount == 0) return null;
+            var textRows = ctx.TextRowsAfterImage();
+            var visRows = ctx.VisualRows();
+            int nText = textRows.Length, nVis = visRows.Length;
+            var att = ctx.AttentionPerHead(textRows, visRows);
+            var meanAtt = MeanTextAttention(att, ctx.Heads, nText, nVis);
+
+            if (ctx.Layer == 0) return Preselect(ctx, att, meanAtt, nText, nVis);
+
+            if (ctx.Layer == 1 || _plan == null) Plan(ctx, att, nText, nVis);
+            return Prune(ctx, meanAtt);
+        }
+
+        /// <summary>Step 0: [CLS] attention + 0.3·MI0·text attention, top N1 in original order.</summary>
+        private VisualSelection? Preselect(LayerContext ctx, float[] att, float[] meanAtt, int nText, int nVis)
+        {
+            double mi0 = nText == 0 ? 0 : MutualInformation.SumOverHeads(att, ctx.Heads, nText, nVis) / nText;
+            trace.Values.Set("mi0", mi0, "MI0");
+            if (_cls == null || _cls.Length != nVis)
+                throw new InvalidOperationException("autoprune needs the vision [CLS] attention of every visual token before layer 0");
+            var score = new float[nVis];
+            for (int v = 0; v < nVis; v++) score[v] = (float)(_cls[v] + ClsMiWeight * mi0 * meanAtt[v]);
+            int k = Math.Min(preselect, nVis);
+            return k == nVis ? null : new VisualSelection(Ranking.TopKInOrder(score, k));
+        }
+
+        /// <summary>Step 1: MI1 → slope k → curve → scale s for the budget.</summary>
+        private void Plan(LayerContext ctx, float[] att, int nText, int nVis)
+        {
+            double mi1Sum = MutualInformation.SumOverHeads(att, ctx.Heads, nText, nVis);
+            double mi1 = MutualInformation.Normalize(mi1Sum, p.MiNorm, ctx.Heads, nText);
+            double k = Math.Max(p.K0 - p.Gamma * mi1, 0);
+            _curve = new RetentionCurve(k, RetentionCurve.ScaleX0(p.X0At32, layers));
+            _plan = BudgetSolver.Solve(n0, layers, nVis, _curve, target, p.Recycle, p.Mode);
+            var t = trace;
+            t.Values.Set("mi1", mi1, "MI1");
+            t.Values["mi1_sum"] = mi1Sum;
+            t.Values.Set("k", k, "k");
+            t.Values["scale"] = _plan.Scale;
+            t.Values["budget_mean_accounted"] = _plan.AccountedMean;
+            t.Values["budget_reached"] = _plan.Reached ? 1 : 0;
+            var curve = new double[layers];
+            for (int l = 0; l < layers; l++) curve[l] = _curve.Keep(l);
+            t.Curves.Set("retention_curve", curve, CurveKind.KeepFraction);
+            t.Curves.Set("planned_visual_tokens", Array.ConvertAll(_plan.Processed, v => (double)v), CurveKind.PlannedVisualTokens);
+            if (!_plan.Reached)
+                t.Notes.Add($"budget {target:G6} not met exactly: {p.Mode.ToString().ToLowerInvariant()} mean {_plan.AccountedMean:G6}");
+        }
+
+        /// <summary>Steps 2-3: keep the top ceil((N1−1)·min(1, s·keep(l))) in current order, recycle the dropped.</summary>
+        private VisualSelection? Prune(LayerContext ctx, float[] meanAtt)
+        {
+            int l = ctx.Layer, current = ctx.VisualCount;
+            int keepN = BudgetSolver.KeepCount(_plan!.Preselected, _plan.Scale, _curve!.Keep(l), current, BudgetSolver.MinKeep(p.Mode));
+            if (keepN == current) return null;
+            var keep = Ranking.TopKInOrder(meanAtt, keepN);
+            int[][]? merge = null;
+            if (p.Recycle)
             {
-                if (ki < keep.Length && keep[ki] == v) { ki++; continue; }
-                dropped[di++] = v;
+                var dropped = new int[current - keepN];
+                int di = 0, ki = 0;
+                for (int v = 0; v < current; v++)
+                {
+                    if (ki < keep.Length && keep[ki] == v) { ki++; continue; }
+                    dropped[di++] = v;
+                }
+                merge = TokenRecycling.Recycle(ctx, dropped, meanAtt);
             }
-            merge = TokenRecycling.Recycle(ctx, dropped, meanAtt);
+            return new VisualSelection(keep, merge);
         }
-        return new VisualSelection(keep, merge);
     }
 
     /// <summary>Mean over heads and text rows of [heads, nText, nVis] → [nVis].</summary>

@@ -119,7 +119,7 @@ public sealed class NextPreprocessingParityTests(NextModelFixture fx) : IClassFi
         var g = new NextGolden(name);
         var prompt = fx.Model.Tokenize(g["question"].GetString()!);
         Assert.Equal(g.Ints("input_ids"), fx.Model.ExpandedIds(prompt, g.Int("num_image_tokens")));
-        Assert.Equal(g.Ints("image_token_span")[0], prompt.ImagePosition);
+        Assert.Equal(g.Ints("image_token_span")[0], prompt.ImagePositions[0]);
     }
 
     [Fact]

@@ -13,13 +13,22 @@ internal sealed class RecordingPolicy(IPruningPolicy inner) : IPruningPolicy
     public readonly List<(int layer, int seq, int visualStart, int visualCount, int textAfter)> Seen = new();
     public Action<LayerContext, VisualSelection>? OnSelection;
 
-    public void Begin(PruningSetup setup) { Selections.Clear(); Seen.Clear(); inner.Begin(setup); }
-    public VisualSelection? BeforeDecoder(PreDecoderContext ctx) => inner.BeforeDecoder(ctx);
-
-    public VisualSelection? AfterLayer(LayerContext ctx)
+    public IPruningRun Begin(PruningSetup setup)
     {
-        Seen.Add((ctx.Layer, ctx.SequenceLength, ctx.VisualStart, ctx.VisualCount, ctx.TextAfterCount));
-        var sel = inner.AfterLayer(ctx);
+        Selections.Clear();
+        Seen.Clear();
+        return new Run(this, inner.Begin(setup));
+    }
+
+    private sealed class Run(RecordingPolicy p, IPruningRun inner) : IPruningRun
+    {
+        public VisualSelection? BeforeDecoder(PreDecoderContext ctx) => inner.BeforeDecoder(ctx);
+        public VisualSelection? AfterLayer(LayerContext ctx) => p.Record(ctx, inner.AfterLayer(ctx));
+    }
+
+    private VisualSelection? Record(LayerContext ctx, VisualSelection? sel)
+    {
+        Seen.Add((ctx.Layer, ctx.SequenceLength, ctx.VisualRow(0), ctx.VisualCount, ctx.TextAfterCount));
         if (sel != null)
         {
             Selections[ctx.Layer] = sel;
@@ -30,10 +39,11 @@ internal sealed class RecordingPolicy(IPruningPolicy inner) : IPruningPolicy
 }
 
 /// <summary>Replays recorded selections regardless of what the attention says (a reference prefill with more text).</summary>
-internal sealed class ReplayPolicy(IReadOnlyDictionary<int, VisualSelection> selections, PositionMode positions) : IPruningPolicy
+internal sealed class ReplayPolicy(IReadOnlyDictionary<int, VisualSelection> selections, PositionMode positions) : IPruningPolicy, IPruningRun
 {
     public string Name => "replay";
     public PositionMode Positions => positions;
+    public IPruningRun Begin(PruningSetup setup) => this;
     public VisualSelection? AfterLayer(LayerContext ctx) => selections.GetValueOrDefault(ctx.Layer);
 }
 
@@ -46,7 +56,7 @@ public sealed class AutoPrunePolicyTests(TinyModelFixture fx) : IClassFixture<Ti
             Settings = settings.ToDictionary(s => s.key, s => s.value),
         });
 
-    private (float[] pixels, PromptTokens prompt) Case(string name)
+    private (float[] pixels, TokenizedPrompt prompt) Case(string name)
     {
         var g = new GoldenReference(name);
         return (fx.F32.PreprocessImage(g.ImagePath), fx.F32.Tokenize(g.Question));
@@ -81,14 +91,14 @@ public sealed class AutoPrunePolicyTests(TinyModelFixture fx) : IClassFixture<Ti
         var (pixels, prompt) = Case(name);
         var rec = new RecordingPolicy(Make(t, ("budget-mode", mode), ("mi-norm", norm)));
         var seqLengths = new List<int>();
-        var pre = fx.F32.Prefill(pixels, prompt, rec, layerOutputs: (_, _, n) => seqLengths.Add(n));
+        var pre = TestRuns.Prefill(fx.F32, pixels, prompt, rec, (_, _, n) => seqLengths.Add(n));
         var tr = pre.Trace;
         int L = fx.F32.Config.Text.NumHiddenLayers, n0 = fx.F32.ImageTokens;
 
-        int textAfter = prompt.Ids.Length - prompt.ImagePosition - 1;
+        int textAfter = prompt.Ids.Length - prompt.ImagePositions[0] - 1;
         foreach (var s in rec.Seen)
         {
-            Assert.Equal(prompt.ImagePosition, s.visualStart);
+            Assert.Equal(prompt.ImagePositions[0], s.visualStart);
             Assert.Equal(textAfter, s.textAfter);
             Assert.Equal(prompt.TextTokens, s.seq - s.visualCount);
         }
@@ -134,18 +144,18 @@ public sealed class AutoPrunePolicyTests(TinyModelFixture fx) : IClassFixture<Ti
 
             // Apply the selection the way the engine does and check every merged row is its members' mean.
             int d = ctx.HiddenSize, n = ctx.SequenceLength;
-            var h = new float[n * d];
-            for (int r = 0; r < n; r++) ctx.Hidden(r).CopyTo(h.AsSpan(r * d, d));
-            var positions = new int[n];
-            var ids = ctx.VisualIds.ToArray();
-            LlamaDecoder.ApplySelection(sel, h, n, positions, ids, ctx.VisualStart, ctx.VisualCount, d, PositionMode.Compact);
+            var rows = new float[n * d];
+            for (int r = 0; r < n; r++) ctx.Hidden(r).CopyTo(rows.AsSpan(r * d, d));
+            var seq = Sequences.Of(rows, n, d, ctx.VisualRow(0), ctx.VisualCount);
+            seq.Apply(sel, PositionMode.Compact);
+            var h = seq.H;
             for (int g = 0; g < sel.Merge.Length; g++)
             {
-                var row = h.AsSpan((ctx.VisualStart + sel.Keep.Length + g) * d, d);
+                var row = h.AsSpan((ctx.VisualRow(0) + sel.Keep.Length + g) * d, d);
                 for (int j = 0; j < d; j++)
                 {
                     double mean = 0;
-                    foreach (var i in sel.Merge[g]) mean += ctx.Hidden(ctx.VisualStart + i)[j];
+                    foreach (var i in sel.Merge[g]) mean += ctx.Hidden(ctx.VisualRow(i))[j];
                     mean /= sel.Merge[g].Length;
                     Assert.True(Math.Abs(row[j] - mean) <= 1e-5 * Math.Max(1, Math.Abs(mean)), $"layer {ctx.Layer} group {g} dim {j}: {row[j]} vs {mean}");
                 }
@@ -180,16 +190,15 @@ public sealed class AutoPrunePolicyTests(TinyModelFixture fx) : IClassFixture<Ti
         var pre = model.Prefill(pixels, prompt, rec, reserveForDecode: 4);
         Assert.Equal(positions, pre.Positions);
         Assert.NotEmpty(rec.Selections);
-        var scratch = new LlamaDecoderLayer.Scratch(1, model.Config.Text);
 
         var ids = prompt.Ids.ToList();
         var logits = pre.Logits;
         for (int step = 0; step < 3; step++)
         {
             int next = Sampling.Argmax(logits);
-            logits = model.Decoder.DecodeStep(next, pre.Cache, pre.Positions, scratch);
+            logits = pre.Decode(next);
             ids.Add(next);
-            var replay = model.Prefill(pixels, new PromptTokens(ids.ToArray(), prompt.ImagePosition), new ReplayPolicy(rec.Selections, positions));
+            var replay = model.Prefill(pixels, new TokenizedPrompt(ids.ToArray(), prompt.ImagePositions), new ReplayPolicy(rec.Selections, positions));
             Assert.Equal(pre.Trace.VisualTokensPerLayer, replay.Trace.VisualTokensPerLayer);
             Compare.Close($"decode step {step + 1}", logits, replay.Logits, 1e-4);
         }

@@ -13,10 +13,13 @@ public sealed class LlamaDecoderLayer
     private readonly float[] _inNorm, _postNorm;
     private readonly Weight _q, _k, _v, _o, _gate, _up, _down;
     private readonly float[]? _qB, _kB, _vB, _oB;
+    private readonly float[] _invFreq;
 
-    public LlamaDecoderLayer(LlamaConfig c, ModelWeights w, string p)
+    /// <param name="invFreq">RoPE inverse frequencies [head_dim/2], shared read-only by every layer.</param>
+    public LlamaDecoderLayer(LlamaConfig c, ModelWeights w, string p, float[] invFreq)
     {
         _c = c;
+        _invFreq = invFreq;
         int d = c.HiddenSize, m = c.IntermediateSize, qd = c.NumAttentionHeads * c.HeadDim, kvd = c.NumKeyValueHeads * c.HeadDim;
         _inNorm = w.Get(p + "input_layernorm.weight", d).ToFloat32();
         _postNorm = w.Get(p + "post_attention_layernorm.weight", d).ToFloat32();
@@ -41,7 +44,7 @@ public sealed class LlamaDecoderLayer
     /// pruning step): input_layernorm, q/k projections and RoPE at the given positions, causal softmax over all n keys.
     /// Q is projected only for the query rows; no cache or scratch is touched. Result [heads, queryRows, keyRows].
     /// </summary>
-    public float[] ScoreAttention(float[] h, int n, ReadOnlySpan<int> positions, float[] invFreq, int[] queryRows, int[] keyRows)
+    public float[] ScoreAttention(float[] h, int n, ReadOnlySpan<int> positions, int[] queryRows, int[] keyRows)
     {
         int d = _c.HiddenSize, heads = _c.NumAttentionHeads, kvHeads = _c.NumKeyValueHeads, hd = _c.HeadDim;
         int qd = heads * hd, kvd = kvHeads * hd, half = hd / 2, nr = queryRows.Length;
@@ -51,7 +54,7 @@ public sealed class LlamaDecoderLayer
         MatMul.Linear(x, n, _k, _kB, k);
         var cos = new float[n * half];
         var sin = new float[n * half];
-        Ops.RopeTables(positions[..n], invFreq, cos, sin);
+        Ops.RopeTables(positions[..n], _invFreq, cos, sin);
         for (int i = 0; i < n; i++) Ops.Rope(k.AsSpan(i * kvd, kvd), kvHeads, hd, cos.AsSpan(i * half, half), sin.AsSpan(i * half, half));
 
         // Q of the query rows only, scattered into a full-height buffer so causal masking sees true row indices.
@@ -73,13 +76,13 @@ public sealed class LlamaDecoderLayer
     /// <summary>Activation buffers for up to n rows, allocated once and reused by every layer.</summary>
     public sealed class Scratch(int n, LlamaConfig c)
     {
-        public int Capacity { get; } = n;
+        /// <summary>One hidden row (decode's input token).</summary>
+        public readonly float[] Row = new float[c.HiddenSize];
         public readonly float[] X = new float[n * c.HiddenSize];
         public readonly float[] Q = new float[n * c.NumAttentionHeads * c.HeadDim];
         public readonly float[] A = new float[n * c.NumAttentionHeads * c.HeadDim];
         public readonly float[] Gate = new float[n * c.IntermediateSize];
         public readonly float[] Up = new float[n * c.IntermediateSize];
-        public float[] Keys = [], Values = [];
 
         // RoPE cos/sin [rows, head_dim/2] of the positions they were built for: every layer of one forward
         // uses the same positions, so the tables are computed once, not per layer and per row for Q and K.
@@ -101,7 +104,7 @@ public sealed class LlamaDecoderLayer
     /// Runs n new rows h [n, d] (updated in place) at the given RoPE positions, appending their K/V to the cache
     /// and attending causally to everything cached before them. Leaves this layer's Q in the scratch.
     /// </summary>
-    public void Forward(float[] h, int n, ReadOnlySpan<int> positions, LayerKvCache cache, float[] invFreq, Scratch s)
+    public void Forward(float[] h, int n, ReadOnlySpan<int> positions, LayerKvCache cache, Scratch s)
     {
         int d = _c.HiddenSize, heads = _c.NumAttentionHeads, kvHeads = _c.NumKeyValueHeads, hd = _c.HeadDim;
         int kvd = kvHeads * hd, past = cache.Length, total = past + n;
@@ -113,7 +116,7 @@ public sealed class LlamaDecoderLayer
         var vNew = cache.V.AsSpan(past * kvd, n * kvd);
         MatMul.Linear(s.X, n, _k, _kB, kNew);
         MatMul.Linear(s.X, n, _v, _vB, vNew);
-        s.PrepareRope(positions, invFreq);
+        s.PrepareRope(positions, _invFreq);
         int half = hd / 2;
         for (int i = 0; i < n; i++)
         {

@@ -1,21 +1,10 @@
 using System.Diagnostics;
-using AutoPrune.Accounting;
 using AutoPrune.Loading;
 using AutoPrune.Loading.Gguf;
 using AutoPrune.Pruning;
 using AutoPrune.Tensors;
 
 namespace AutoPrune.Models;
-
-/// <summary>A prepared prompt: token ids with exactly one image placeholder.</summary>
-public sealed record PromptTokens(int[] Ids, int ImagePosition)
-{
-    /// <summary>Text tokens without the image placeholder.</summary>
-    public int TextTokens => Ids.Length - 1;
-}
-
-/// <summary>The result of a prefill: last-position logits, the per-layer caches, and what it processed.</summary>
-public sealed record PrefillResult(float[] Logits, KvCache Cache, PrefillTrace Trace, PositionMode Positions);
 
 /// <summary>
 /// LLaVA-1.5 (llava-hf LlavaForConditionalGeneration): CLIP vision tower → projector → image features merged at
@@ -30,7 +19,7 @@ public sealed class LlavaModel : IDisposable
     public ClipImageProcessor ImageProcessor { get; }
     public ClipVisionTower Vision { get; }
     public MultiModalProjector Projector { get; }
-    public LlamaDecoder Decoder { get; }
+    public LlamaModel LanguageModel { get; }
     /// <summary>max_new_tokens of generation_config.json when present.</summary>
     public int DefaultMaxNewTokens { get; }
 
@@ -39,7 +28,7 @@ public sealed class LlavaModel : IDisposable
         Directory = dir; Config = config; Weights = weights; Tokenizer = tok; ImageProcessor = proc; DefaultMaxNewTokens = maxNew;
         Vision = new ClipVisionTower(config, weights);
         Projector = new MultiModalProjector(config, weights);
-        Decoder = new LlamaDecoder(config.Text, weights);
+        LanguageModel = new LlamaModel(config.Text, weights);
     }
 
     /// <summary>
@@ -105,49 +94,67 @@ public sealed class LlavaModel : IDisposable
     /// <summary>Visual tokens one image becomes.</summary>
     public int ImageTokens => Vision.FeatureTokens;
 
-    /// <summary>Chat template + tokenizer; exactly one image placeholder.</summary>
-    public PromptTokens Tokenize(string question) =>
-        TokenizeWith(Tokenizer, Config.ImageTokenIndex, ChatTemplate.Format(question, Config.Text.ModelType));
+    /// <summary>The chat template around <paramref name="question"/> with <paramref name="images"/> image slots, tokenized.</summary>
+    public TokenizedPrompt Tokenize(string question, int images = 1) =>
+        TokenizeWith(Tokenizer, Config.ImageTokenIndex, ChatTemplate.Format(question, Config.Text.ModelType, images), images);
 
-    internal static PromptTokens TokenizeWith(LlavaTokenizer tokenizer, int imageTokenIndex, string prompt)
+    /// <summary>Tokenizes a prompt already in the model's chat format; every &lt;image&gt; token is an image placeholder.</summary>
+    public TokenizedPrompt TokenizePrompt(string text) => TokenizeWith(Tokenizer, Config.ImageTokenIndex, text, null);
+
+    /// <summary>Every <paramref name="imageTokenIndex"/> in the encoded prompt is a placeholder; <paramref name="images"/>, when given, is how many there must be.</summary>
+    internal static TokenizedPrompt TokenizeWith(LlavaTokenizer tokenizer, int imageTokenIndex, string prompt, int? images)
     {
         var ids = tokenizer.EncodePrompt(prompt);
-        int pos = -1;
+        var positions = new List<int>();
         for (int i = 0; i < ids.Length; i++)
-            if (ids[i] == imageTokenIndex)
-            {
-                if (pos >= 0) throw new InvalidPromptException("the prompt contains more than one <image> token");
-                pos = i;
-            }
-        if (pos < 0) throw new InvalidPromptException("the prompt has no <image> token");
-        return new PromptTokens(ids, pos);
+            if (ids[i] == imageTokenIndex) positions.Add(i);
+        if (images is { } n && positions.Count != n)
+            throw new InvalidPromptException($"the prompt has {positions.Count} <image> token(s) where {n} were expected");
+        return new TokenizedPrompt(ids, positions.ToArray());
     }
 
     /// <summary>Loads and preprocesses an image file into the vision tower's [C, H, W] input.</summary>
     public float[] PreprocessImage(string path)
     {
         var image = ImageLoader.Load(path);
-        try { return ImageProcessor.Process(image); }
+        try { return PreprocessImage(image); }
         catch (ImageLoadException e) { throw new ImageLoadException($"{path}: {e.Message}", e); }
     }
 
-    /// <summary>
-    /// Vision tower + projector + merge + decoder prefill with a pruning policy.
-    /// <paramref name="reserveForDecode"/> sizes the KV caches for the tokens that will follow.
-    /// </summary>
-    public PrefillResult Prefill(float[] pixels, PromptTokens prompt, IPruningPolicy? policy = null, int reserveForDecode = 8,
-        Action<int, float[], int>? layerOutputs = null)
-    {
-        policy ??= new NoPruning();
-        var trace = new PrefillTrace { Policy = policy.Name };
-        var sw = Stopwatch.StartNew();
+    /// <summary>The vision tower's [C, H, W] input for a decoded image (resize, crop or pad, normalize).</summary>
+    public float[] PreprocessImage(RgbImage image) => ImageProcessor.Process(image);
 
+    /// <summary>Vision tower + projector: one image's features, independent of any prompt (cacheable).</summary>
+    public ImageFeatures EncodeImage(float[] pixels)
+    {
         var vis = Vision.Forward(pixels);
         var feats = Projector.Forward(vis.Features, vis.Tokens);
-        trace.VisionMs = sw.Elapsed.TotalMilliseconds;
-        var result = Decoder.PrefillMultimodal(prompt, vis, feats, Config.Vision.HiddenSize, policy, trace, reserveForDecode, layerOutputs);
-        trace.PrefillMs = sw.Elapsed.TotalMilliseconds;
-        return result;
+        return new ImageFeatures(feats, vis.Tokens, Config.Text.HiddenSize, vis.ClsAttention, vis.Keys, Config.Vision.HiddenSize);
+    }
+
+    /// <summary>A run over already encoded images (one per placeholder of the prompt); call Prefill or Generate on it.</summary>
+    public InferenceRun StartRun(TokenizedPrompt prompt, IReadOnlyList<ImageFeatures> images, IPruningPolicy? policy = null, int reserveForDecode = 8) =>
+        new(LanguageModel, prompt, images, policy, reserveForDecode);
+
+    /// <summary>
+    /// Vision tower + projector + merge + decoder prefill with a pruning policy, for a prompt with one image.
+    /// <paramref name="reserveForDecode"/> sizes the KV caches for the tokens that will follow.
+    /// </summary>
+    public InferenceRun Prefill(float[] pixels, TokenizedPrompt prompt, IPruningPolicy? policy = null, int reserveForDecode = 8) =>
+        Prefill([pixels], prompt, policy, reserveForDecode);
+
+    /// <summary>As <see cref="Prefill(float[], TokenizedPrompt, IPruningPolicy?, int)"/> with one pixel tensor per image placeholder.</summary>
+    public InferenceRun Prefill(IReadOnlyList<float[]> pixels, TokenizedPrompt prompt, IPruningPolicy? policy = null, int reserveForDecode = 8)
+    {
+        if (pixels.Count != prompt.Images)
+            throw new InvalidPromptException($"the prompt has {prompt.Images} image placeholder(s) but {pixels.Count} image(s) were given");
+        var sw = Stopwatch.StartNew();
+        var images = new ImageFeatures[pixels.Count];
+        for (int i = 0; i < images.Length; i++) images[i] = EncodeImage(pixels[i]);
+        var run = StartRun(prompt, images, policy, reserveForDecode);
+        run.Trace.VisionMs = sw.Elapsed.TotalMilliseconds;
+        run.Prefill();
+        return run;
     }
 
     public void Dispose() => Weights.Dispose();

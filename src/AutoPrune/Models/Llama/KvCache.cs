@@ -23,14 +23,10 @@ public sealed class LayerKvCache(int capacity, int kvDim)
     }
 }
 
-/// <summary>The KV caches of every decoder layer for one sequence, plus the position bookkeeping of decode.</summary>
+/// <summary>The KV caches of every decoder layer for one sequence.</summary>
 public sealed class KvCache
 {
     public LayerKvCache[] Layers { get; }
-    /// <summary>Length of the unpruned merged sequence (original position mode continues from here).</summary>
-    public int OriginalLength { get; set; }
-    /// <summary>Tokens appended by decode so far.</summary>
-    public int DecodedTokens { get; set; }
 
     public KvCache(int layers, int kvDim)
     {
