@@ -31,7 +31,9 @@ public static class Program
             else if (args[i] == "--shapes") shapes = args[++i];
             else if (args[i] == "--gemv") gemv = args[++i];
             else if (args[i] == "--small-m") Gemm.SmallM = int.Parse(args[++i], CultureInfo.InvariantCulture);
+            else if (args[i] == "--simd") Simd.Level = Enum.Parse<SimdLevel>(args[++i], ignoreCase: true);
         }
+        Console.WriteLine($"{Simd.CpuModel()} ({Simd.CpuFeatures()}); kernels: {Gemm.Isa}");
         Gemm.MaxThreads = threads;
         bool blas = OpenBlas.TryLoad(out var why);
         if (blas) OpenBlas.SetThreads(threads);

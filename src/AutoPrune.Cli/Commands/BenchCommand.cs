@@ -58,8 +58,11 @@ public static class BenchCommand
             var result = new Dictionary<string, object?>
             {
                 ["shape"] = shapeName, ["weight_dtype"] = dt.Name(), ["threads"] = Environment.ProcessorCount,
+                ["cpu"] = Simd.CpuModel(), ["cpu_features"] = Simd.CpuFeatures(),
+                ["kernels"] = new Dictionary<string, string> { ["gemm"] = Gemm.Isa, ["gemv"] = Gemm.Isa, ["attention"] = Attention.Isa, ["elementwise"] = Ops.Isa },
             };
             Line($"shape {shapeName} | weights {dt.Name()} | threads {Environment.ProcessorCount}");
+            Line($"cpu {result["cpu"]} ({result["cpu_features"]}) | kernels: GEMM/GEMV {Gemm.Isa}, attention {Attention.Isa}, elementwise {Ops.Isa}");
             if (!r.GetValue(noGemm))
             {
                 var gemm = new List<GemmRow>();

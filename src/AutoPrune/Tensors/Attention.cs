@@ -33,12 +33,15 @@ public static unsafe class Attention
 
     [ThreadStatic] private static float[]? t_scratch;
 
+    /// <summary>The instruction set <see cref="Forward"/> runs with now (the streaming kernel is AVX2; below it, the row-at-a-time one).</summary>
+    public static string Isa => Simd.Level >= SimdLevel.Avx2 ? "AVX2" : "scalar (portable)";
+
     public static void Forward(float[] q, int nq, float[] k, float[] v, int nk, int heads, int kvHeads, int hd,
         bool causal, float[] output)
     {
         Validate(q, nq, k, v, nk, heads, kvHeads, hd, output);
         if (nq == 0) return;
-        if (!Fma.IsSupported || !Avx2.IsSupported) { ForwardRowwise(q, nq, k, v, nk, heads, kvHeads, hd, causal, output); return; }
+        if (Simd.Level < SimdLevel.Avx2) { ForwardRowwise(q, nq, k, v, nk, heads, kvHeads, hd, causal, output); return; }
 
         int qBlocks = (nq + QB - 1) / QB, baseItems = heads * qBlocks;
         int nSplit = 1, splitLen = Math.Max(nk, 1);
@@ -537,7 +540,7 @@ public static unsafe class Attention
         var rows = queryRows.ToArray();
         var cols = keyCols.ToArray();
         foreach (var r in rows) if ((uint)r >= (uint)nq) throw new ArgumentOutOfRangeException(nameof(queryRows));
-        if (!Fma.IsSupported || !Avx2.IsSupported || nr == 0)
+        if (Simd.Level < SimdLevel.Avx2 || nr == 0)
         {
             ProbabilitiesRowwise(q, k, nk, heads, group, hd, causal, offset, scale, rows, cols, result);
             return result;

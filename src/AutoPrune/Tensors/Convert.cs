@@ -72,6 +72,16 @@ public static class Convert
         return (f | (big & Vector256.Create(0x7f800000))).AsSingle();
     }
 
+    /// <summary>The same as <see cref="F16BitsToF32(Vector256{uint})"/>, 16 lanes.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vector512<float> F16BitsToF32(Vector512<uint> h)
+    {
+        var o = Vector512.ShiftRightArithmetic((h << 16).AsInt32(), 3) & Vector512.Create(unchecked((int)0x8fffe000));
+        var f = (o.AsSingle() * Vector512.Create(5.192296858534828e+33f)).AsInt32(); // * 2^112
+        var big = Vector512.GreaterThan(f & Vector512.Create(0x7fffffff), Vector512.Create(0x477fffff));
+        return (f | (big & Vector512.Create(0x7f800000))).AsSingle();
+    }
+
     /// <summary>Scalar version of the same bit manipulation.</summary>
     public static float F16ToF32(ushort h)
     {

@@ -73,7 +73,11 @@ public static unsafe class Gemm
         lock (s_aPool) s_aPool.Push(b);
     }
 
+    /// <summary>True when the CPU can run these kernels (AVX2 + FMA; AVX-512 tiles are used on top when <see cref="Simd.Level"/> allows).</summary>
     public static bool IsSupported => Fma.IsSupported && Avx2.IsSupported;
+
+    /// <summary>The instruction set the packed GEMM (prefill) and the GEMV (decode) run with now.</summary>
+    public static string Isa => Simd.Level >= SimdLevel.Avx2 ? Simd.Level.Name() : "scalar (portable)";
 
     public static void Run(float* x, int m, Weight w, float* bias, float* y)
     {
@@ -85,28 +89,30 @@ public static unsafe class Gemm
                 for (int j = 0; j < n; j++) y[(long)i * n + j] = bias != null ? bias[j] : 0f;
             return;
         }
-        if (m < SmallM) Gemv(x, m, w, bias, y);
-        else Packed(x, m, w, bias, y);
+        // The level is read here, on the calling thread (a scope from Simd.Use applies to it), and handed to the workers.
+        bool wide = Simd.Level == SimdLevel.Avx512;
+        if (m < SmallM) Gemv(x, m, w, bias, y, wide);
+        else Packed(x, m, w, bias, y, wide);
     }
 
     // ---------------------------------------------------------------- packed GEMM
 
-    private static void Packed(float* x, int m, Weight w, float* bias, float* y)
+    private static void Packed(float* x, int m, Weight w, float* bias, float* y, bool wide)
     {
         int mPad = (m + MR - 1) / MR * MR;
         // Pack all of X once: block pb (K columns [pb*KC, ..)) holds mPad x kc in MR panels.
         var buf = RentA((long)mPad * w.Cols);
-        try { PackedWith((float*)buf.Ptr, x, m, w, bias, y); }
+        try { PackedWith((float*)buf.Ptr, x, m, w, bias, y, wide); }
         finally { ReturnA(buf); }
     }
 
-    private static void PackedWith(float* pa, float* x, int m, Weight w, float* bias, float* y)
+    private static void PackedWith(float* pa, float* x, int m, Weight w, float* bias, float* y, bool wide)
     {
         int n = w.Rows, k = w.Cols;
         int mPad = (m + MR - 1) / MR * MR;
         int kBlocks = (k + KC - 1) / KC;
         int threads = Math.Max(1, MaxThreads);
-        var job = new PackedJob { X = x, Pa = pa, M = m, MPad = mPad, W = w, Bias = bias, Y = y };
+        var job = new PackedJob { X = x, Pa = pa, M = m, MPad = mPad, W = w, Bias = bias, Y = y, Wide = wide };
         if (threads > 1 && kBlocks > 1 && (long)m * k >= 1 << 16)
             Parallelism.For(kBlocks, job, static (ref readonly PackedJob j, int pb) => PackABlock(j.X, j.M, j.W.Cols, j.MPad, pb, j.Pa));
         else
@@ -129,7 +135,7 @@ public static unsafe class Gemm
 
         job.NChunks = nChunks; job.Nc = nc; job.PanelsPerGroup = panelsPerGroup;
         Parallelism.For(items, job, static (ref readonly PackedJob j, int it) =>
-            PackedItem(it, j.NChunks, j.Nc, j.PanelsPerGroup, j.M, j.MPad, j.W, j.Pa, j.Bias, j.Y));
+            PackedItem(it, j.NChunks, j.Nc, j.PanelsPerGroup, j.M, j.MPad, j.W, j.Pa, j.Bias, j.Y, j.Wide));
     }
 
     private struct PackedJob
@@ -137,6 +143,7 @@ public static unsafe class Gemm
         public float* X, Pa, Bias, Y;
         public int M, MPad, NChunks, Nc, PanelsPerGroup;
         public Weight W;
+        public bool Wide;
     }
 
     private static void PackABlock(float* x, int m, int k, int mPad, int pb, float* pa)
@@ -146,7 +153,7 @@ public static unsafe class Gemm
     }
 
     private static void PackedItem(int it, int nChunks, int nc, int panelsPerGroup, int m, int mPad,
-        Weight w, float* pa, float* bias, float* y)
+        Weight w, float* pa, float* bias, float* y, bool wide)
     {
         int n = w.Rows, k = w.Cols;
         int jc = it % nChunks, mg = it / nChunks;
@@ -168,28 +175,49 @@ public static unsafe class Gemm
             for (int ic = mStart; ic < mEnd; ic += MC)
             {
                 int icEnd = Math.Min(mEnd, ic + MC);
-                for (int jr = 0; jr < ncb; jr += NR)
+                for (int jr = 0; jr < ncb;)
                 {
-                    int nr = Math.Min(NR, ncb - jr);
                     float* bPanel = pb + (long)jr * kc;
                     float* bi = bias == null ? null : bias + n0 + jr;
-                    for (int ir = ic; ir < icEnd; ir += MR)
+                    if (wide && ncb - jr >= 2 * NR)
                     {
-                        int mr = Math.Min(MR, m - ir);
-                        if (mr <= 0) break;
-                        float* aPanel = aBlock + (long)ir * kc;
-                        float* c = y + (long)ir * n + n0 + jr;
-                        if (mr == MR && nr == NR) Kernel6x16(kc, aPanel, bPanel, c, n, bi, load);
-                        else KernelEdge(kc, aPanel, bPanel, c, n, mr, nr, bi, load);
+                        // Two B panels at once: 12x32 tiles, then the M tail with the 6x16 kernel on each panel.
+                        int ir = ic;
+                        for (; ir + 2 * MR <= icEnd && ir + 2 * MR <= m; ir += 2 * MR)
+                            GemmKernel512.Kernel12x32(kc, aBlock + (long)ir * kc, aBlock + (long)(ir + MR) * kc, bPanel, bPanel + NR * kc,
+                                y + (long)ir * n + n0 + jr, n, bi, load);
+                        for (int half = 0; half < 2; half++)
+                            Tiles(kc, aBlock, bPanel + half * NR * kc, y + n0 + jr + half * NR, n, m, ir, icEnd, NR, bi == null ? null : bi + half * NR, load);
+                        jr += 2 * NR;
+                    }
+                    else
+                    {
+                        int nr = Math.Min(NR, ncb - jr);
+                        Tiles(kc, aBlock, bPanel, y + n0 + jr, n, m, ic, icEnd, nr, bi, load);
+                        jr += NR;
                     }
                 }
             }
         }
     }
 
+    /// <summary>6x16 tiles of one B panel for A panels [ir0, ir1) (rows past m skipped); c points at row 0 of the panel's columns.</summary>
+    private static void Tiles(int kc, float* aBlock, float* bPanel, float* c, int n, int m, int ir0, int ir1, int nr, float* bias, bool load)
+    {
+        for (int ir = ir0; ir < ir1; ir += MR)
+        {
+            int mr = Math.Min(MR, m - ir);
+            if (mr <= 0) break;
+            float* aPanel = aBlock + (long)ir * kc;
+            float* ct = c + (long)ir * n;
+            if (mr == MR && nr == NR) Kernel6x16(kc, aPanel, bPanel, ct, n, bias, load);
+            else KernelEdge(kc, aPanel, bPanel, ct, n, mr, nr, bias, load);
+        }
+    }
+
     // ---------------------------------------------------------------- small M (GEMV)
 
-    private static void Gemv(float* x, int m, Weight w, float* bias, float* y)
+    private static void Gemv(float* x, int m, Weight w, float* bias, float* y, bool wide)
     {
         int n = w.Rows;
         int threads = Math.Max(1, MaxThreads);
@@ -201,10 +229,10 @@ public static unsafe class Gemm
         // so the same summation order) whatever the chunk count, keeping results independent of MaxThreads.
         int rowsPer = ((n + chunks - 1) / chunks + 7) & ~7;
         chunks = (n + rowsPer - 1) / rowsPer;
-        if (chunks == 1) { GemvRange(x, m, w, bias, y, 0, n); return; }
-        var job = new GemvJob { X = x, Y = y, Bias = bias, M = m, RowsPer = rowsPer, W = w };
+        if (chunks == 1) { GemvRange(x, m, w, bias, y, 0, n, wide); return; }
+        var job = new GemvJob { X = x, Y = y, Bias = bias, M = m, RowsPer = rowsPer, W = w, Wide = wide };
         Parallelism.For(chunks, job, static (ref readonly GemvJob j, int c) =>
-            GemvRange(j.X, j.M, j.W, j.Bias, j.Y, c * j.RowsPer, Math.Min(j.W.Rows, (c + 1) * j.RowsPer)));
+            GemvRange(j.X, j.M, j.W, j.Bias, j.Y, c * j.RowsPer, Math.Min(j.W.Rows, (c + 1) * j.RowsPer), j.Wide));
     }
 
     private struct GemvJob
@@ -212,15 +240,16 @@ public static unsafe class Gemm
         public float* X, Y, Bias;
         public int M, RowsPer;
         public Weight W;
+        public bool Wide;
     }
 
-    private static void GemvRange(float* x, int m, Weight w, float* bias, float* y, int r0, int r1)
+    private static void GemvRange(float* x, int m, Weight w, float* bias, float* y, int r0, int r1, bool wide)
     {
         switch (w.DType)
         {
-            case DType.F32: GemvRange<F32Rows>(x, m, w, bias, y, r0, r1); break;
-            case DType.BF16: GemvRange<BF16Rows>(x, m, w, bias, y, r0, r1); break;
-            default: GemvRange<F16Rows>(x, m, w, bias, y, r0, r1); break;
+            case DType.F32: GemvRange<F32Rows>(x, m, w, bias, y, r0, r1, wide); break;
+            case DType.BF16: GemvRange<BF16Rows>(x, m, w, bias, y, r0, r1, wide); break;
+            default: GemvRange<F16Rows>(x, m, w, bias, y, r0, r1, wide); break;
         }
     }
 
@@ -231,11 +260,12 @@ public static unsafe class Gemm
     // M=1 (decode) uses 8 rows; M>=2 uses 4 W rows x 2 X rows so each widened W vector feeds 2 FMAs.
     private const int PrefetchBytes = 512;
 
-    private static void GemvRange<T>(float* x, int m, Weight w, float* bias, float* y, int r0, int r1) where T : struct, IRowLoader
+    private static void GemvRange<T>(float* x, int m, Weight w, float* bias, float* y, int r0, int r1, bool wide) where T : struct, IRowLoader
     {
         int n = w.Rows, k = w.Cols;
         byte* d = w.Data;
         int r = r0;
+        if (wide) r = GemvKernel512.Range<T>(x, m, d, n, k, bias, y, r0, r1);
         if (m == 1)
             for (; r + 8 <= r1; r += 8) Dot8x1<T>(d, (long)r * k, k, x, y + r, bias == null ? null : bias + r);
         for (; r + 4 <= r1; r += 4)

@@ -212,6 +212,8 @@ internal static unsafe class GemmKernel
 internal unsafe interface IRowLoader
 {
     static abstract Vector256<float> Load8(byte* d, long e);
+    /// <summary>16 elements widened (AVX-512 paths only).</summary>
+    static abstract Vector512<float> Load16(byte* d, long e);
     static abstract float Load1(byte* d, long e);
 }
 
@@ -219,6 +221,8 @@ internal unsafe struct F32Rows : IRowLoader
 {
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static Vector256<float> Load8(byte* d, long e) => Avx.LoadVector256((float*)d + e);
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vector512<float> Load16(byte* d, long e) => Avx512F.LoadVector512((float*)d + e);
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static float Load1(byte* d, long e) => ((float*)d)[e];
 }
@@ -230,6 +234,9 @@ internal unsafe struct BF16Rows : IRowLoader
     public static Vector256<float> Load8(byte* d, long e) =>
         Avx2.ShiftLeftLogical(Avx2.ConvertToVector256Int32((ushort*)d + e), 16).AsSingle();
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vector512<float> Load16(byte* d, long e) =>
+        Avx512F.ShiftLeftLogical(Avx512F.ConvertToVector512Int32(Avx.LoadVector256((ushort*)d + e)), 16).AsSingle();
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static float Load1(byte* d, long e) => Convert.BF16ToF32(((ushort*)d)[e]);
 }
 
@@ -238,6 +245,9 @@ internal unsafe struct F16Rows : IRowLoader
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static Vector256<float> Load8(byte* d, long e) =>
         Convert.F16BitsToF32(Avx2.ConvertToVector256Int32((ushort*)d + e).AsUInt32());
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vector512<float> Load16(byte* d, long e) =>
+        Convert.F16BitsToF32(Avx512F.ConvertToVector512Int32(Avx.LoadVector256((ushort*)d + e)).AsUInt32());
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static float Load1(byte* d, long e) => Convert.F16ToF32(((ushort*)d)[e]);
 }

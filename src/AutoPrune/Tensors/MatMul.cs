@@ -24,7 +24,7 @@ public static class MatMul
             Quant.QuantMatMul.Linear(x, m, w, bias, y);
             return;
         }
-        if (Gemm.IsSupported)
+        if (Simd.Level >= SimdLevel.Avx2)
         {
             unsafe
             {

@@ -6,6 +6,9 @@ namespace AutoPrune.Tensors;
 /// <summary>Row-wise elementwise kernels. All in float32, matching transformers' float32 path.</summary>
 public static class Ops
 {
+    /// <summary>The instruction set the norms, activations, softmax and RoPE run with now.</summary>
+    public static string Isa => Simd.Level >= SimdLevel.Avx2 ? "AVX2" : "scalar (portable)";
+
     /// <summary>LLaMA RMSNorm on each row of x [rows, d]: x * rsqrt(mean(x²) + eps) * w.</summary>
     public static void RmsNorm(ReadOnlySpan<float> x, ReadOnlySpan<float> w, float eps, Span<float> y, int rows)
     {
@@ -18,7 +21,7 @@ public static class Ops
             float inv = 1f / MathF.Sqrt(ms + eps);
             // One pass, rounding (x·inv)·w exactly as the two-pass reference does.
             int i = 0;
-            if (Vector256.IsHardwareAccelerated)
+            if (Simd.Level >= SimdLevel.Avx2)
             {
                 var vi = Vector256.Create(inv);
                 for (; i + 8 <= d; i += 8)
@@ -111,7 +114,7 @@ public static class Ops
     /// <summary>CLIP quick_gelu: x * sigmoid(1.702 x), in place.</summary>
     public static void QuickGelu(Span<float> x)
     {
-        if (Vector256.IsHardwareAccelerated) Map<QuickGeluMap>(x, default);
+        if (Simd.Level >= SimdLevel.Avx2) Map<QuickGeluMap>(x, default);
         else QuickGeluReference(x);
     }
 
@@ -123,7 +126,7 @@ public static class Ops
     /// <summary>Exact GELU 0.5 x (1 + erf(x/√2)), in place, evaluated in double (see <see cref="ErfVector"/>).</summary>
     public static void Gelu(Span<float> x)
     {
-        if (Vector256.IsHardwareAccelerated) Map<GeluMap>(x, default);
+        if (Simd.Level >= SimdLevel.Avx2) Map<GeluMap>(x, default);
         else GeluReference(x);
     }
 
@@ -144,7 +147,7 @@ public static class Ops
     public static void SiluMul(Span<float> gate, ReadOnlySpan<float> up)
     {
         if (up.Length < gate.Length) throw new ArgumentException("up is shorter than gate");
-        if (Vector256.IsHardwareAccelerated) Map<SiluMulMap>(gate, up);
+        if (Simd.Level >= SimdLevel.Avx2) Map<SiluMulMap>(gate, up);
         else SiluMulReference(gate, up);
     }
 
@@ -161,7 +164,7 @@ public static class Ops
     public static void Softmax(Span<float> x)
     {
         if (x.Length == 0) return;
-        if (!Vector256.IsHardwareAccelerated) { SoftmaxReference(x); return; }
+        if (Simd.Level < SimdLevel.Avx2) { SoftmaxReference(x); return; }
         float max = TensorPrimitives.Max(x);
         var vm = Vector256.Create(max);
         var acc = Vector256<float>.Zero;
@@ -227,7 +230,7 @@ public static class Ops
             var a = row.Slice(h * headDim, half);
             var b = row.Slice(h * headDim + half, half);
             int i = 0;
-            if (Vector256.IsHardwareAccelerated)
+            if (Simd.Level >= SimdLevel.Avx2)
                 for (; i + 8 <= half; i += 8)
                 {
                     var x1 = Vector256.Create((ReadOnlySpan<float>)a.Slice(i, 8));

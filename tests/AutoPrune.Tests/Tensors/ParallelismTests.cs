@@ -34,23 +34,20 @@ public sealed class ParallelismTests
     [Fact]
     public void UsesSeveralThreadsWhenAllowed() => WithThreads(2, () =>
     {
-        // Item 0 waits (bounded) for item 1 to start: with a second thread both run at once. Other test classes
+        // Items sleep, so a worker woken for the loop gets its share even on a loaded machine. Other test classes
         // may hold the pool for a moment (a loop then runs on its caller alone), so try a few times.
         bool parallel = false;
-        for (int attempt = 0; attempt < 20 && !parallel; attempt++)
+        for (int attempt = 0; attempt < 30 && !parallel; attempt++)
         {
             var ids = new System.Collections.Concurrent.ConcurrentDictionary<int, bool>();
-            var state = (hits: new int[1], ids);
-            Parallelism.For(2, state, static (ref readonly (int[] hits, System.Collections.Concurrent.ConcurrentDictionary<int, bool> ids) s, int i) =>
+            Parallelism.For(16, ids, static (ref readonly System.Collections.Concurrent.ConcurrentDictionary<int, bool> s, int i) =>
             {
-                s.ids[Environment.CurrentManagedThreadId] = true;
-                Interlocked.Increment(ref s.hits[0]);
-                var until = DateTime.UtcNow.AddMilliseconds(500);
-                while (Volatile.Read(ref s.hits[0]) < 2 && DateTime.UtcNow < until) Thread.Yield();
+                s[Environment.CurrentManagedThreadId] = true;
+                Thread.Sleep(20);
             });
             parallel = ids.Count == 2;
         }
-        Assert.True(parallel, "two items never ran on two threads at once");
+        Assert.True(parallel, "no loop ran on two threads");
     });
 
     [Fact]
