@@ -205,11 +205,12 @@ public static class Cli
     }.AcceptOnlyFromAmong("q8_0", "q4_k");
 
     /// <summary>Loads the model the --model/--weights/--mmproj/--quantize options name.</summary>
-    public static Models.LlavaModel LoadModel(ParseResult r, Option<string?> model, Option<string?> weights, Option<string?> mmproj,
+    /// <summary>A LLaVA-1.5 or LLaVA-NeXT model, as the folder's config.json (or a GGUF path) says.</summary>
+    public static Models.IVisionLanguageModel LoadModel(ParseResult r, Option<string?> model, Option<string?> weights, Option<string?> mmproj,
         Option<string?> quantize, bool padToSquare = false)
     {
         var q = r.GetValue(quantize);
-        return Models.LlavaModel.Load(ModelDir(r.GetValue(model)), r.GetValue(weights), padToSquare, r.GetValue(mmproj),
+        return Models.VisionLanguageModel.Load(ModelDir(r.GetValue(model)), r.GetValue(weights), padToSquare, r.GetValue(mmproj),
             q == null ? null : Tensors.Quant.WeightQuantizer.Parse(q));
     }
 

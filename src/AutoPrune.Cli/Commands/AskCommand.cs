@@ -41,9 +41,10 @@ public static class AskCommand
             double loadMs = sw.Elapsed.TotalMilliseconds;
             var prompt = m.Tokenize(q);              // the question is checked before the image work
             sw.Restart();
-            var pixels = m.PreprocessImage(r.GetValue(image)!);
+            var imagePath = r.GetValue(image)!;
+            var source = AutoPrune.Loading.ImageLoader.Load(imagePath);
             double imageMs = sw.Elapsed.TotalMilliseconds;
-            var answer = Generator.Generate(m, pixels, prompt, new GenerationOptions
+            var answer = Generator.Generate(m, prompt, source, imagePath, new GenerationOptions
             {
                 MaxNewTokens = r.GetValue(maxNew), Temperature = r.GetValue(temperature), TopP = r.GetValue(topP),
                 Seed = r.GetValue(seed), Policy = pol,
@@ -81,7 +82,7 @@ public static class AskCommand
     }
 
     /// <summary>The one-line run summary on stderr. Visual tokens are those that entered the decoder, after any
-    /// pre-decoder pruning; image time is decoding the file plus CLIP preprocessing (prefill includes the vision tower).</summary>
+    /// pre-decoder pruning; image time is decoding the file (prefill includes preprocessing and the vision tower).</summary>
     internal static string SummaryLine(double loadMs, double imageMs, Answer a)
     {
         var t = a.Trace;

@@ -242,7 +242,7 @@ public static class EvalCommands
         return label.Length == 0 ? null : label;
     }
 
-    private static EvalRunSettings RunSettings(LlavaModel m, string? weights, IPruningPolicy pol, double? budget,
+    private static EvalRunSettings RunSettings(IVisionLanguageModel m, string? weights, IPruningPolicy pol, double? budget,
         IReadOnlyDictionary<string, string> settings, string? positions, string scorer, string benchmark, string? shard, int? maxNew)
     {
         // Everything that changes predictions goes into the run's meta, so a resume with other settings is refused.

@@ -45,11 +45,11 @@ public static class ExplainCommand
             pruning.Create(r);
             Cli.ApplyImageLimit(r, maxPixels);
             using var m = Cli.LoadModel(r, model, weights, mmproj, quantize, r.GetValue(pad));
-            int numLayers = m.Config.Text.NumHiddenLayers;
+            int numLayers = m.LanguageModel.Config.NumHiddenLayers;
             var layerList = ParseLayers(r.GetValue(layers), numLayers);
             var imagePath = r.GetValue(image)!;
             var source = ImageLoader.Load(imagePath);
-            var pixels = m.PreprocessImage(source);
+            var (features, views, tokensText) = Encode(m, source);
 
             var answers = new List<Answer>();
             foreach (var q in questions)
@@ -57,7 +57,7 @@ public static class ExplainCommand
                 var prompt = m.Tokenize(q);
                 // A fresh policy per question: nothing carries over between prefills.
                 var pol = pruning.Create(r);
-                answers.Add(Generator.Generate(m, pixels, prompt, new GenerationOptions { MaxNewTokens = r.GetValue(maxNew), Policy = pol }));
+                answers.Add(Generator.Generate(m, prompt, [features], new GenerationOptions { MaxNewTokens = r.GetValue(maxNew), Policy = pol }));
             }
 
             var dir = r.GetValue(outDir)!;
@@ -66,11 +66,11 @@ public static class ExplainCommand
             var t0 = answers[0].Trace;
             double? b = r.GetValue(pruning.Budget) ?? t0.Budget;
             string budgetText = b is double bv ? $" @ T={bv.ToString(CultureInfo.InvariantCulture)}" : "";
-            string title = $"{t0.Policy}{budgetText} on {Path.GetFileName(imagePath)} ({m.Config.Vision.PatchesPerSide}x{m.Config.Vision.PatchesPerSide} tokens, {numLayers} layers)";
+            string title = $"{t0.Policy}{budgetText} on {Path.GetFileName(imagePath)} ({tokensText}, {numLayers} layers)";
 
             var written = new List<string>();
             var figPath = Path.Combine(dir, FigureFile);
-            new PruningFigure(ModelCrop.Prepare(m.ImageProcessor, source), m.Config.Vision.PatchesPerSide, layerList, runs, title).Save(figPath);
+            new PruningFigure(views, layerList, runs, title).Save(figPath);
             written.Add(figPath);
             var tokPath = Path.Combine(dir, TokensFile);
             TokensPerLayerPlot.Save(runs, tokPath, b, $"Visual tokens per layer: {t0.Policy}{budgetText}");
@@ -98,6 +98,26 @@ public static class ExplainCommand
             return 0;
         });
         return cmd;
+    }
+
+    /// <summary>
+    /// The image's visual tokens and where each shows on the figure: LLaVA-1.5's input crop as one square grid;
+    /// LLaVA-NeXT's original image twice, with its tile tokens and with its base-view tokens (newline tokens have no place).
+    /// </summary>
+    internal static (ImageFeatures Features, TokenView[] Views, string Tokens) Encode(IVisionLanguageModel m, RgbImage source)
+    {
+        if (m is Models.LlavaNext.LlavaNextModel next)
+        {
+            var a = next.EncodeAnyres(source);
+            var l = a.Layout;
+            return (a.Features,
+                [new TokenView($"{l.GridRows}x{l.GridCols} tiles", source, l.TokenOfPixel(a.Image, baseView: false)),
+                 new TokenView("base view", source, l.TokenOfPixel(a.Image, baseView: true))],
+                $"{a.Tokens} tokens: {l.BaseTokens} base + {l.Count - l.BaseTokens - l.NewlineTokens} tile + {l.NewlineTokens} newline");
+        }
+        var llava = (LlavaModel)m;
+        int side = llava.Config.Vision.PatchesPerSide;
+        return (llava.EncodeImage(source), [TokenView.Grid(ModelCrop.Prepare(llava.ImageProcessor, source), side)], $"{side}x{side} tokens");
     }
 
     /// <summary>"0,1,4,7" → sorted distinct layers, each in 0..L-1; null → the figure's default selection.</summary>

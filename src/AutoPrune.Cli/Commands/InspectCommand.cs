@@ -17,7 +17,10 @@ public static class InspectCommand
         cmd.SetAction(r =>
         {
             var dir = ModelFolder.Resolve(Cli.ModelDir(r.GetValue(model)));
-            var config = LlavaConfig.Load(Path.Combine(dir, ModelFolder.ConfigFileName));
+            var cfgPath = Path.Combine(dir, ModelFolder.ConfigFileName);
+            bool isNext = AutoPrune.Models.VisionLanguageModel.ModelType(dir) == "llava_next";
+            var next = isNext ? LlavaNextConfig.Load(cfgPath) : null;
+            var config = next?.Llava ?? LlavaConfig.Load(cfgPath);
             var wf = r.GetValue(weights);
             using var w = CheckpointLoader.Open(wf == null ? dir : Path.Combine(dir, wf));
             long vision = 0, projector = 0, language = 0, other = 0;
@@ -36,11 +39,12 @@ public static class InspectCommand
             var info = new Dictionary<string, object?>
             {
                 ["model"] = dir,
-                ["architecture"] = "LlavaForConditionalGeneration",
+                ["architecture"] = isNext ? "LlavaNextForConditionalGeneration" : "LlavaForConditionalGeneration",
                 ["vision"] = $"CLIP ViT {vc.NumHiddenLayers} layers (runs {c.VisionLayersUsed}), hidden {vc.HiddenSize}, {vc.NumAttentionHeads} heads, MLP {vc.IntermediateSize}, image {vc.ImageSize}, patch {vc.PatchSize}, {vc.HiddenAct}",
-                ["visual_tokens"] = c.ImageSeqLength,
+                ["visual_tokens"] = next == null ? c.ImageSeqLength
+                    : $"{next.ImageSeqLength} per tile; base view + a grid of tiles over pinpoints {string.Join(" ", next.ImageGridPinpoints)} (h, w)",
                 ["projector"] = $"linear {vc.HiddenSize}->{tc.HiddenSize} + gelu + linear",
-                ["language"] = $"LLaMA {tc.NumHiddenLayers} layers, hidden {tc.HiddenSize}, {tc.NumAttentionHeads} heads ({tc.NumKeyValueHeads} kv), head_dim {tc.HeadDim}, MLP {tc.IntermediateSize}, vocab {tc.VocabSize}, rms_eps {tc.RmsNormEps}, rope_theta {tc.RopeTheta}",
+                ["language"] = $"{(tc.ModelType == "mistral" ? "Mistral" : "LLaMA")} {tc.NumHiddenLayers} layers, hidden {tc.HiddenSize}, {tc.NumAttentionHeads} heads ({tc.NumKeyValueHeads} kv), head_dim {tc.HeadDim}, MLP {tc.IntermediateSize}, vocab {tc.VocabSize}, rms_eps {tc.RmsNormEps}, rope_theta {tc.RopeTheta}",
                 ["parameters"] = vision + projector + language + other,
                 ["parameters_vision"] = vision,
                 ["parameters_projector"] = projector,

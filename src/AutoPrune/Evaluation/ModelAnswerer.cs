@@ -6,7 +6,7 @@ namespace AutoPrune.Evaluation;
 /// <summary>Binds the engine to the evaluation runner: one greedy answer per question with its accounting.</summary>
 public static class ModelAnswerer
 {
-    public static Func<EvalQuestion, CancellationToken, EvalAnswer> Create(LlavaModel model, IPruningPolicy policy, int? maxNewTokens = null) =>
+    public static Func<EvalQuestion, CancellationToken, EvalAnswer> Create(IVisionLanguageModel model, IPruningPolicy policy, int? maxNewTokens = null) =>
         (q, ct) =>
         {
             ct.ThrowIfCancellationRequested();
@@ -19,8 +19,9 @@ public static class ModelAnswerer
     /// Runs the policy's per-prefill setup against this model's shape, so an infeasible budget is refused before
     /// any question is answered (PruningOptionException).
     /// </summary>
-    public static void CheckFeasible(LlavaModel model, IPruningPolicy policy)
+    public static void CheckFeasible(IVisionLanguageModel model, IPruningPolicy policy)
     {
-        policy.Begin(new PruningSetup(model.ImageTokens, model.Config.Text.NumHiddenLayers, new Accounting.PrefillTrace()));
+        // LLaVA-NeXT's count depends on the image: its largest tiling is the one that needs the most.
+        policy.Begin(new PruningSetup(model.MaxImageTokens, model.LanguageModel.Config.NumHiddenLayers, new Accounting.PrefillTrace()));
     }
 }

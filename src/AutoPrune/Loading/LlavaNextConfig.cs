@@ -22,11 +22,8 @@ public sealed record LlavaNextConfig
     public static LlavaNextConfig Load(string path)
     {
         if (!File.Exists(path)) throw new ModelLoadException($"config.json not found: {path}");
-        JsonDocument doc;
-        try { doc = JsonDocument.Parse(File.ReadAllBytes(path)); }
-        catch (JsonException e) { throw new ModelLoadException($"{path}: invalid JSON: {e.Message}", e); }
-        catch (IOException e) { throw new ModelLoadException($"{path}: cannot read: {e.Message}", e); }
-        using (doc) return Parse(doc.RootElement, path);
+        using var doc = JsonInput.ReadFile(path, p => new ModelLoadException($"{path}: {p}"));
+        return Parse(doc.RootElement, path);
     }
 
     public static LlavaNextConfig Parse(JsonElement root, string where = "config.json")

@@ -38,11 +38,8 @@ public sealed record LlavaNextImageProcessor
     public static LlavaNextImageProcessor FromFile(string path)
     {
         if (!File.Exists(path)) throw new ModelLoadException($"preprocessor config not found: {path}");
-        JsonDocument doc;
-        try { doc = JsonDocument.Parse(File.ReadAllBytes(path)); }
-        catch (JsonException e) { throw new ModelLoadException($"{path}: invalid JSON: {e.Message}", e); }
-        catch (IOException e) { throw new ModelLoadException($"{path}: cannot read: {e.Message}", e); }
-        using (doc) return Parse(doc.RootElement, path);
+        using var doc = JsonInput.ReadFile(path, p => new ModelLoadException($"{path}: {p}"));
+        return Parse(doc.RootElement, path);
     }
 
     public static LlavaNextImageProcessor Parse(JsonElement root, string where = "preprocessor_config.json")

@@ -1,4 +1,6 @@
+using System.Diagnostics;
 using AutoPrune.Accounting;
+using AutoPrune.Loading;
 using AutoPrune.Pruning;
 
 namespace AutoPrune.Models;
@@ -29,11 +31,21 @@ public sealed record Answer(string Text, int[] OutputIds, int PromptTokens, int 
 /// <summary>Prefill once, then decode token by token from the per-layer KV caches (<see cref="InferenceRun.Generate"/>).</summary>
 public static class Generator
 {
-    public static Answer Ask(LlavaModel model, string imagePath, string question, GenerationOptions? options = null)
+    /// <summary>One question about one image file, with any LLaVA-family model.</summary>
+    public static Answer Ask(IVisionLanguageModel model, string imagePath, string question, GenerationOptions? options = null)
     {
         var prompt = model.Tokenize(question);          // validate the question before the image work
-        var pixels = model.PreprocessImage(imagePath);
-        return Generate(model, pixels, prompt, options);
+        return Generate(model, prompt, ImageLoader.Load(imagePath), imagePath, options);
+    }
+
+    /// <summary>A one-image prompt and its decoded image; <paramref name="source"/> names the image in errors.</summary>
+    public static Answer Generate(IVisionLanguageModel model, TokenizedPrompt prompt, RgbImage image, string source, GenerationOptions? options = null)
+    {
+        var sw = Stopwatch.StartNew();
+        ImageFeatures features;
+        try { features = model.EncodeImage(image); }
+        catch (ImageLoadException e) { throw new ImageLoadException($"{source}: {e.Message}", e); }
+        return Generate(model, prompt, [features], options, sw.Elapsed.TotalMilliseconds);
     }
 
     /// <summary>A prompt with one image placeholder and that image's pixels.</summary>
@@ -48,15 +60,21 @@ public static class Generator
         return Decode(model, model.Prefill(pixels, prompt, options.Policy, maxNew), maxNew, options);
     }
 
-    /// <summary>A prompt with images already encoded by <see cref="LlavaModel.EncodeImage"/> (e.g. cached).</summary>
-    public static Answer Generate(LlavaModel model, TokenizedPrompt prompt, IReadOnlyList<ImageFeatures> images, GenerationOptions? options = null)
+    /// <summary>
+    /// A prompt with images already encoded by <see cref="IVisionLanguageModel.EncodeImage"/> (e.g. cached);
+    /// <paramref name="visionMs"/> is what encoding them took, for the trace.
+    /// </summary>
+    public static Answer Generate(IVisionLanguageModel model, TokenizedPrompt prompt, IReadOnlyList<ImageFeatures> images, GenerationOptions? options = null,
+        double visionMs = 0)
     {
         options ??= new GenerationOptions();
         int maxNew = MaxNewTokens(model, options);
-        return Decode(model, model.StartRun(prompt, images, options.Policy, maxNew), maxNew, options);
+        var run = model.StartRun(prompt, images, options.Policy, maxNew);
+        run.Trace.VisionMs = visionMs;
+        return Decode(model, run, maxNew, options);
     }
 
-    private static int MaxNewTokens(LlavaModel model, GenerationOptions options)
+    private static int MaxNewTokens(IVisionLanguageModel model, GenerationOptions options)
     {
         int maxNew = options.MaxNewTokens ?? model.DefaultMaxNewTokens;
         if (maxNew < 1) throw new ArgumentOutOfRangeException(nameof(options), "max new tokens must be at least 1");
@@ -65,7 +83,7 @@ public static class Generator
         return maxNew;
     }
 
-    private static Answer Decode(LlavaModel model, InferenceRun run, int maxNew, GenerationOptions options)
+    private static Answer Decode(IVisionLanguageModel model, InferenceRun run, int maxNew, GenerationOptions options)
     {
         var rng = new Random(options.Seed);
         var ids = run.Generate(maxNew,

@@ -38,7 +38,7 @@ public sealed class LlavaNextImageProcessorTests(NextModelFixture fx) : IClassFi
     public void DegenerateAndExtremeSizesGiveAConsistentAnswer(int h, int w, int expected)
     {
         var img = new RgbImage(w, h, Enumerable.Range(0, w * h * 3).Select(i => (byte)(i * 37)).ToArray());
-        var feats = fx.Model.EncodeImage(img);
+        var feats = fx.Model.EncodeAnyres(img);
         Assert.Equal(expected, feats.Layout.Count);
         Assert.Equal(expected, fx.Model.ImageTokens(h, w));
         Assert.Equal(feats.Layout.Count * fx.Model.Config.Llava.Text.HiddenSize, feats.Packed.Length);

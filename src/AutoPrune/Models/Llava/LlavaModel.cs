@@ -10,7 +10,7 @@ namespace AutoPrune.Models;
 /// LLaVA-1.5 (llava-hf LlavaForConditionalGeneration): CLIP vision tower → projector → image features merged at
 /// the &lt;image&gt; position → LLaMA decoder. Weights stay memory-mapped in their file dtype.
 /// </summary>
-public sealed class LlavaModel : IDisposable
+public sealed class LlavaModel : IVisionLanguageModel
 {
     public string Directory { get; }
     public LlavaConfig Config { get; }
@@ -94,6 +94,8 @@ public sealed class LlavaModel : IDisposable
     /// <summary>Visual tokens one image becomes.</summary>
     public int ImageTokens => Vision.FeatureTokens;
 
+    int IVisionLanguageModel.MaxImageTokens => ImageTokens;
+
     /// <summary>The chat template around <paramref name="question"/> with <paramref name="images"/> image slots, tokenized.</summary>
     public TokenizedPrompt Tokenize(string question, int images = 1) =>
         TokenizeWith(Tokenizer, Config.ImageTokenIndex, ChatTemplate.Format(question, Config.Text.ModelType, images), images);
@@ -131,6 +133,9 @@ public sealed class LlavaModel : IDisposable
         var feats = Projector.Forward(vis.Features, vis.Tokens);
         return new ImageFeatures(feats, vis.Tokens, Config.Text.HiddenSize, vis.ClsAttention, vis.Keys, Config.Vision.HiddenSize);
     }
+
+    /// <summary>Preprocessing, vision tower and projector of a decoded image.</summary>
+    public ImageFeatures EncodeImage(RgbImage image) => EncodeImage(PreprocessImage(image));
 
     /// <summary>A run over already encoded images (one per placeholder of the prompt); call Prefill or Generate on it.</summary>
     public InferenceRun StartRun(TokenizedPrompt prompt, IReadOnlyList<ImageFeatures> images, IPruningPolicy? policy = null, int reserveForDecode = 8) =>

@@ -1,3 +1,5 @@
+using AutoPrune.Loading;
+
 namespace AutoPrune.Models.LlavaNext;
 
 /// <summary>How the tiles' features become one visual sequence.</summary>
@@ -88,6 +90,42 @@ public sealed class AnyresLayout
 
     /// <summary>Python's int(round(x, 7)) for 0 ≤ x: 2.9999999999999996 becomes 3, where a plain truncation gives 2.</summary>
     internal static int IntOfRound7(double x) => (int)Math.Round(x, 7, MidpointRounding.ToEven);
+
+    /// <summary>
+    /// Which packed token every pixel of the original image falls in: through the canvas (resize + padding) into the
+    /// tile grid for <paramref name="baseView"/> false, or into the base view's patch grid (the whole image squeezed
+    /// into one tile) for true. -1 where unpadding removed the token.
+    /// </summary>
+    public int[] TokenOfPixel(AnyresImage img, bool baseView)
+    {
+        int w = img.OriginalWidth, h = img.OriginalHeight;
+        var map = new int[w * h];
+        if (baseView)
+        {
+            for (int y = 0; y < h; y++)
+                for (int x = 0; x < w; x++)
+                    map[y * w + x] = (int)((long)y * Side / h) * Side + (int)((long)x * Side / w); // base tokens come first
+            return map;
+        }
+        var cell = new int[FeatureRows * FeatureCols];
+        Array.Fill(cell, -1);
+        for (int k = BaseTokens; k < Tokens.Length; k++)
+        {
+            var t = Tokens[k];
+            if (t.IsNewline) continue;
+            int tc = (t.Tile - 1) % GridCols;
+            cell[t.Row * FeatureCols + tc * Side + t.Patch % Side] = k;
+        }
+        int patchPx = img.TileSize / Side;
+        var colOf = new int[w];
+        for (int x = 0; x < w; x++) colOf[x] = Math.Min(FeatureCols - 1, (img.PadLeft + (int)((x + 0.5) * img.ResizedWidth / w)) / patchPx);
+        for (int y = 0; y < h; y++)
+        {
+            int row = Math.Min(FeatureRows - 1, (img.PadTop + (int)((y + 0.5) * img.ResizedHeight / h)) / patchPx);
+            for (int x = 0; x < w; x++) map[y * w + x] = cell[row * FeatureCols + colOf[x]];
+        }
+        return map;
+    }
 
     /// <summary>
     /// Packs per-tile projected features [tiles · side², d] (tile-major, patches row-major) into [Count, d].

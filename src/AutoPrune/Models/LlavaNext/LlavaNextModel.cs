@@ -1,4 +1,6 @@
+using System.Diagnostics;
 using AutoPrune.Loading;
+using AutoPrune.Pruning;
 using AutoPrune.Tensors;
 
 namespace AutoPrune.Models.LlavaNext;
@@ -8,15 +10,21 @@ namespace AutoPrune.Models.LlavaNext;
 /// <param name="PerTile">Vision tower output of every tile (selected features, [CLS] attention, keys), base tile first.</param>
 /// <param name="Projected">Projector output of every tile [tiles · side², Dt], tile-major.</param>
 /// <param name="Layout">Which tile and patch every packed token comes from.</param>
-/// <param name="Packed">The packed visual sequence [Layout.Count, Dt] that replaces the image tokens.</param>
-public sealed record AnyresFeatures(AnyresImage Image, VisionOutput[] PerTile, float[] Projected, AnyresLayout Layout, float[] Packed);
+/// <param name="Features">The packed visual sequence as the language model receives it: rows [Layout.Count, Dt]; per token
+/// the [CLS] attention of its own tile at its patch and that tile's key (image_newline tokens: 0 and a zero key).</param>
+public sealed record AnyresFeatures(AnyresImage Image, VisionOutput[] PerTile, float[] Projected, AnyresLayout Layout, ImageFeatures Features)
+{
+    public int Tokens => Features.Tokens;
+    public float[] Packed => Features.Features;
+    public float[] ClsAttention => Features.ClsAttention;
+}
 
 /// <summary>
 /// LLaVA-NeXT / llava-v1.6 (llava-hf LlavaNextForConditionalGeneration): anyres tiles → CLIP vision tower per tile →
 /// projector → packing (base first, unpadded grid with image_newline per row) → LLaMA/Mistral decoder. The vision
 /// tower, projector and decoder are LLaVA-1.5's; what differs is the image processor and the packing.
 /// </summary>
-public sealed class LlavaNextModel : IDisposable
+public sealed class LlavaNextModel : IVisionLanguageModel
 {
     public string Directory { get; }
     public LlavaNextConfig Config { get; }
@@ -51,7 +59,7 @@ public sealed class LlavaNextModel : IDisposable
     /// Loads a llava-hf NeXT folder (config.json, model*.safetensors in either key layout, tokenizer, preprocessor_config.json).
     /// <paramref name="packing"/> picks HF's unpadded packing (default) or the official AutoPrune spatial one.
     /// </summary>
-    public static LlavaNextModel Load(string dir, string? weightsFile = null, AnyresPackingMode packing = AnyresPackingMode.Unpad)
+    public static LlavaNextModel Load(string dir, string? weightsFile = null, AnyresPackingMode packing = AnyresPackingMode.Unpad, DType? quantize = null)
     {
         dir = ModelFolder.Resolve(dir);
         var config = LlavaNextConfig.Load(Path.Combine(dir, ModelFolder.ConfigFileName));
@@ -63,6 +71,7 @@ public sealed class LlavaNextModel : IDisposable
         var weights = CheckpointLoader.Open(weightsPath);
         try
         {
+            if (quantize is DType q) weights = Tensors.Quant.WeightQuantizer.Apply(weights, q);
             config.Llava.CheckLayers(weights);
             return new LlavaNextModel(dir, config, weights, tok, proc, packing, GenerationConfig.ReadMaxNewTokens(dir, config.Llava));
         }
@@ -89,6 +98,18 @@ public sealed class LlavaNextModel : IDisposable
         };
     }
 
+    /// <summary>The largest image-token count over the pinpoints (an image that fills its canvas, no unpadding).</summary>
+    public int MaxImageTokens
+    {
+        get
+        {
+            int side = Config.Llava.Vision.PatchesPerSide, most = 0;
+            foreach (var p in ImageProcessor.ImageGridPinpoints)
+                most = Math.Max(most, AnyresLayout.Plan(p.Height, p.Width, p.Height / ImageProcessor.TileSize, p.Width / ImageProcessor.TileSize, side, Packing).Count);
+            return most;
+        }
+    }
+
     /// <summary>Visual tokens an image of this size becomes (HF LlavaNextProcessor's &lt;image&gt; count in <see cref="AnyresPackingMode.Unpad"/>).</summary>
     public int ImageTokens(int height, int width) => Layout(height, width).Count;
 
@@ -98,9 +119,9 @@ public sealed class LlavaNextModel : IDisposable
         return AnyresLayout.Plan(height, width, rows, cols, Config.Llava.Vision.PatchesPerSide, Packing);
     }
 
-    /// <summary>Chat template + tokenizer with one image placeholder (expanded to the packed count by the prefill).</summary>
-    public TokenizedPrompt Tokenize(string question) =>
-        LlavaModel.TokenizeWith(Tokenizer, Config.Llava.ImageTokenIndex, ChatTemplate.Format(question, Config.Llava.Text.ModelType), 1);
+    /// <summary>Chat template + tokenizer with one placeholder per image (each replaced by its packed tokens in the run).</summary>
+    public TokenizedPrompt Tokenize(string question, int images = 1) =>
+        LlavaModel.TokenizeWith(Tokenizer, Config.Llava.ImageTokenIndex, ChatTemplate.Format(question, Config.Llava.Text.ModelType, images), images);
 
     /// <summary>The prompt ids as HF's processor writes them: the image placeholder repeated once per packed token.</summary>
     public int[] ExpandedIds(TokenizedPrompt prompt, int imageTokens)
@@ -113,10 +134,13 @@ public sealed class LlavaNextModel : IDisposable
         return ids;
     }
 
-    /// <summary>Preprocessing, the vision tower on every tile (tiles run in parallel), the projector and the packing.</summary>
-    public AnyresFeatures EncodeImage(RgbImage image) => EncodeImage(ImageProcessor.Process(image));
+    /// <summary>The packed visual tokens of a decoded image (see <see cref="EncodeAnyres(RgbImage)"/>).</summary>
+    public ImageFeatures EncodeImage(RgbImage image) => EncodeAnyres(image).Features;
 
-    public AnyresFeatures EncodeImage(AnyresImage img)
+    /// <summary>Preprocessing, the vision tower on every tile (tiles run in parallel), the projector and the packing.</summary>
+    public AnyresFeatures EncodeAnyres(RgbImage image) => EncodeAnyres(ImageProcessor.Process(image));
+
+    public AnyresFeatures EncodeAnyres(AnyresImage img)
     {
         var per = new VisionOutput[img.Tiles];
         // Tiles are independent; each tower forward is deterministic, so the result does not depend on the scheduling.
@@ -128,7 +152,53 @@ public sealed class LlavaNextModel : IDisposable
         var projected = Projector.Forward(selected, img.Tiles * tokens);
         var layout = AnyresLayout.Plan(img.OriginalHeight, img.OriginalWidth, img.GridRows, img.GridCols, Config.Llava.Vision.PatchesPerSide, Packing);
         var packed = layout.Pack(projected, ImageNewline, Config.Llava.Text.HiddenSize);
-        return new AnyresFeatures(img, per, projected, layout, packed);
+
+        // Pre-decoder policies rank a token by what the vision tower saw in its own tile. image_newline tokens come
+        // from no tile: no [CLS] attention and a zero key, so [CLS]-ranked policies drop them before any image token.
+        var cls = new float[layout.Count];
+        var keys = new float[layout.Count * dv];
+        for (int k = 0; k < layout.Count; k++)
+        {
+            var t = layout.Tokens[k];
+            if (t.IsNewline) continue;
+            cls[k] = per[t.Tile].ClsAttention[t.Patch];
+            per[t.Tile].Keys.AsSpan(t.Patch * dv, dv).CopyTo(keys.AsSpan(k * dv, dv));
+        }
+        return new AnyresFeatures(img, per, projected, layout,
+            new ImageFeatures(packed, layout.Count, Config.Llava.Text.HiddenSize, cls, keys, dv));
+    }
+
+    /// <summary>
+    /// Refuses a prompt that would not fit the language model: the packed image plus the text plus the tokens to
+    /// generate must fit max_position_embeddings, and a Mistral sliding window (which the engine does not apply).
+    /// </summary>
+    public void CheckContext(TokenizedPrompt prompt, IReadOnlyList<ImageFeatures> images, int maxNewTokens)
+    {
+        var t = Config.Llava.Text;
+        long visual = 0;
+        foreach (var f in images) visual += f.Tokens;
+        long total = prompt.TextTokens + visual + maxNewTokens;
+        if (total > t.MaxPositionEmbeddings)
+            throw new InvalidPromptException(
+                $"the image{(images.Count > 1 ? "s" : "")} become{(images.Count > 1 ? "" : "s")} {visual} visual tokens; with {prompt.TextTokens} text tokens and {maxNewTokens} to generate that is {total} positions, more than the language model's context of {t.MaxPositionEmbeddings}");
+        if (t.SlidingWindow > 0 && total > t.SlidingWindow)
+            throw new InvalidPromptException(
+                $"the sequence of {total} positions is longer than the language model's sliding attention window of {t.SlidingWindow}, which this engine does not apply");
+    }
+
+    /// <summary>A run of the language model over the prompt with each image's packed tokens at its placeholder.</summary>
+    public InferenceRun StartRun(TokenizedPrompt prompt, IReadOnlyList<ImageFeatures> images, IPruningPolicy? policy = null, int reserveForDecode = 8)
+    {
+        CheckContext(prompt, images, reserveForDecode);
+        return new InferenceRun(LanguageModel, prompt, images, policy, reserveForDecode);
+    }
+
+    /// <summary>Decoder prefill of a one-image prompt, pruned by <paramref name="policy"/>; decode or generate on the returned run.</summary>
+    public InferenceRun Prefill(AnyresFeatures image, TokenizedPrompt prompt, IPruningPolicy? policy = null, int reserveForDecode = 8)
+    {
+        var run = StartRun(prompt, [image.Features], policy, reserveForDecode);
+        run.Prefill();
+        return run;
     }
 
     public void Dispose() => Weights.Dispose();

@@ -81,7 +81,7 @@ public sealed class NextPreprocessingParityTests(NextModelFixture fx) : IClassFi
     public void PerTileFeaturesAndPackedSequenceMatch(string name)
     {
         var g = new NextGolden(name);
-        var feats = fx.Model.EncodeImage(ImageLoader.Load(g.ImagePath));
+        var feats = fx.Model.EncodeAnyres(ImageLoader.Load(g.ImagePath));
         int side2 = fx.Model.Config.Llava.Vision.NumPatches, dt = fx.Model.Config.Llava.Text.HiddenSize;
         foreach (var t in g["vision_features"].GetProperty("per_tile").EnumerateArray())
         {
@@ -126,12 +126,12 @@ public sealed class NextPreprocessingParityTests(NextModelFixture fx) : IClassFi
     public void TilesGiveTheSameFeaturesWhateverTheThreadCount()
     {
         var img = ImageLoader.Load(new NextGolden("case2").ImagePath);
-        var many = fx.Model.EncodeImage(img);
+        var many = fx.Model.EncodeAnyres(img);
         int saved = global::AutoPrune.Tensors.Parallelism.MaxThreads;
         try
         {
             global::AutoPrune.Tensors.Parallelism.MaxThreads = 1;
-            var one = fx.Model.EncodeImage(img);
+            var one = fx.Model.EncodeAnyres(img);
             Assert.Equal(one.Packed, many.Packed);
         }
         finally { global::AutoPrune.Tensors.Parallelism.MaxThreads = saved; }
@@ -141,8 +141,8 @@ public sealed class NextPreprocessingParityTests(NextModelFixture fx) : IClassFi
     public void SpatialPackingIsTheWholeGridWithoutNewlines()
     {
         var g = new NextGolden("case0"); // 2x2 grid of 4x4 patches: 16 base + 64 grid tokens
-        var unpad = fx.Model.EncodeImage(ImageLoader.Load(g.ImagePath));
-        var spatial = fx.Spatial.EncodeImage(ImageLoader.Load(g.ImagePath));
+        var unpad = fx.Model.EncodeAnyres(ImageLoader.Load(g.ImagePath));
+        var spatial = fx.Spatial.EncodeAnyres(ImageLoader.Load(g.ImagePath));
         Assert.Equal(16 + 64, spatial.Layout.Count);
         Assert.Equal(80, fx.Spatial.ImageTokens(60, 100));
         Assert.DoesNotContain(spatial.Layout.Tokens, t => t.IsNewline);

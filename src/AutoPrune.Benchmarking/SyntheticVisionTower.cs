@@ -1,0 +1,87 @@
+using System.Diagnostics;
+using AutoPrune.Loading;
+using AutoPrune.Models;
+using AutoPrune.Tensors;
+
+namespace AutoPrune.Benchmarking;
+
+/// <summary>
+/// A random-weight CLIP vision tower of a shape's vision_config, for timing the vision side (LLaVA-NeXT runs it once per
+/// tile). As in <see cref="SyntheticDecoder"/>, one random encoder layer is shared by all layers: the tower is
+/// compute-bound, so timings match distinct weights.
+/// </summary>
+public sealed class SyntheticVisionTower : IDisposable
+{
+    private const string P = "vision_tower.vision_model.";
+    public required LlavaConfig Config { get; init; }
+    public required ClipVisionTower Tower { get; init; }
+    private ModelWeights? _weights;
+
+    public static SyntheticVisionTower Create(LlavaConfig config, DType dtype, int seed = 21)
+    {
+        var v = config.Vision;
+        int d = v.HiddenSize, m = v.IntermediateSize, p = v.PatchSize;
+        var owners = new List<IDisposable>();
+        var all = new List<Weight>();
+        float s = 1f / MathF.Sqrt(d);
+        var ones = new float[Math.Max(d, 1)];
+        Array.Fill(ones, 1f);
+        var zeros = new float[Math.Max(m, d)];
+        Weight W(string name, int[] shape, int sd) => SyntheticWeights.Create(name, dtype, shape, seed + sd, s, owners);
+        Weight F(string name, float[] values, int n) => SyntheticWeights.FromValues(name, DType.F32, [n], values.AsSpan(0, n), owners);
+        all.Add(W(P + "embeddings.patch_embedding.weight", [d, v.NumChannels, p, p], 1));
+        all.Add(W(P + "embeddings.class_embedding", [d], 2));
+        all.Add(W(P + "embeddings.position_embedding.weight", [v.NumPatches + 1, d], 3));
+        all.Add(F(P + "pre_layrnorm.weight", ones, d));
+        all.Add(F(P + "pre_layrnorm.bias", zeros, d));
+        var layer = new (string Name, Weight W)[]
+        {
+            ("layer_norm1.weight", F("ln1w", ones, d)), ("layer_norm1.bias", F("ln1b", zeros, d)),
+            ("layer_norm2.weight", F("ln2w", ones, d)), ("layer_norm2.bias", F("ln2b", zeros, d)),
+            ("self_attn.q_proj.weight", W("q", [d, d], 4)), ("self_attn.q_proj.bias", F("qb", zeros, d)),
+            ("self_attn.k_proj.weight", W("k", [d, d], 5)), ("self_attn.k_proj.bias", F("kb", zeros, d)),
+            ("self_attn.v_proj.weight", W("v", [d, d], 6)), ("self_attn.v_proj.bias", F("vb", zeros, d)),
+            ("self_attn.out_proj.weight", W("o", [d, d], 7)), ("self_attn.out_proj.bias", F("ob", zeros, d)),
+            ("mlp.fc1.weight", W("fc1", [m, d], 8)), ("mlp.fc1.bias", F("fc1b", zeros, m)),
+            ("mlp.fc2.weight", W("fc2", [d, m], 9)), ("mlp.fc2.bias", F("fc2b", zeros, d)),
+        };
+        unsafe
+        {
+            for (int l = 0; l < config.VisionLayersUsed; l++)
+                foreach (var (name, w) in layer)
+                    all.Add(new Weight($"{P}encoder.layers.{l}.{name}", w.DType, w.Shape, w.Data));
+        }
+        var weights = new ModelWeights("random vision tower", all, owners);
+        return new SyntheticVisionTower { Config = config, Tower = new ClipVisionTower(config, weights), _weights = weights };
+    }
+
+    /// <summary>
+    /// Median milliseconds to run the tower over <paramref name="tiles"/> tiles of random pixels, the tiles run in
+    /// parallel as LLaVA-NeXT runs them (the first run warms up).
+    /// </summary>
+    public double MeasureTilesMs(int tiles, int reps, int seed = 5)
+    {
+        var v = Config.Vision;
+        var rng = new Random(seed);
+        var pixels = new float[tiles][];
+        for (int t = 0; t < tiles; t++)
+        {
+            pixels[t] = new float[v.NumChannels * v.ImageSize * v.ImageSize];
+            for (int i = 0; i < pixels[t].Length; i++) pixels[t][i] = (float)(rng.NextDouble() * 4 - 2);
+        }
+        void Once() => Parallelism.For(tiles, (Tower, pixels), static (ref readonly (ClipVisionTower tower, float[][] pixels) s, int t) =>
+            s.tower.Forward(s.pixels[t]));
+        Once();
+        var times = new double[Math.Max(1, reps)];
+        for (int r = 0; r < times.Length; r++)
+        {
+            var sw = Stopwatch.StartNew();
+            Once();
+            times[r] = sw.Elapsed.TotalMilliseconds;
+        }
+        Array.Sort(times);
+        return times[times.Length / 2];
+    }
+
+    public void Dispose() { _weights?.Dispose(); _weights = null; }
+}
