@@ -64,10 +64,20 @@ internal static class LayerSchedule
     /// all N0 up to there, then one token per layer.</summary>
     public static double LowestFeasible(int n0, int layers, int firstStart) => (firstStart * (double)n0 + (layers - firstStart)) / layers;
 
+    /// <summary>
+    /// The rule every policy shares: a budget at or above the image's N0 visual tokens means no pruning (recorded in
+    /// the trace with a note), whatever the policy would otherwise plan. True when the prefill keeps everything.
+    /// </summary>
+    public static bool KeepsAll(double? budget, int n0, PruningSetup setup)
+    {
+        if (budget is not { } t || t < n0) return false;
+        setup.Trace.Budget = t;
+        setup.Trace.Notes.Add($"budget {Fmt(t)} >= the {n0} visual tokens of the image: no pruning");
+        return true;
+    }
+
     public static void CheckBudget(string policy, double budget, int n0, double lowest, string why)
     {
-        if (budget > n0)
-            throw new PruningOptionException($"{policy}: budget {Fmt(budget)} exceeds the {n0} visual tokens of the image");
         if (budget < lowest)
             throw new InfeasibleBudgetException(
                 $"{policy}: budget {Fmt(budget)} mean visual tokens per layer is infeasible; the lowest feasible budget is {Fmt(lowest)} ({why})", budget, lowest);
@@ -128,6 +138,7 @@ internal static class PreDecoderBudget
     public static int? Keep(string policy, double? budget, int n0, int fallback, PruningSetup setup)
     {
         if (budget is not { } t) return fallback >= n0 ? null : fallback;
+        if (LayerSchedule.KeepsAll(t, n0, setup)) return null;
         LayerSchedule.CheckBudget(policy, t, n0, 1, "at least one visual token must remain");
         setup.Trace.Budget = t;
         int keep = Math.Clamp((int)Math.Round(t, MidpointRounding.AwayFromZero), 1, n0);

@@ -42,6 +42,7 @@ public sealed class FastV : IPruningPolicy
     public IPruningRun Begin(PruningSetup setup)
     {
         int n0 = setup.VisualTokens, L = setup.DecoderLayers;
+        if (LayerSchedule.KeepsAll(_budget, n0, setup)) return NoPruning.KeepAll.Instance;
         if (L < 2) throw new PruningOptionException($"fastv: a {L}-layer decoder has no layer to prune after");
         int k = _k ?? LayerSchedule.Scale(2, L);
         if (k > L - 1) throw new PruningOptionException($"fastv: K={k} must be within 1..{L - 1} for a {L}-layer decoder");

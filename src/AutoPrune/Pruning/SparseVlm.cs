@@ -63,6 +63,7 @@ public sealed class SparseVlm : IPruningPolicy
     public IPruningRun Begin(PruningSetup setup)
     {
         int n0 = setup.VisualTokens, L = setup.DecoderLayers;
+        if (LayerSchedule.KeepsAll(_budget, n0, setup)) return NoPruning.KeepAll.Instance;
         if (L < 2) throw new PruningOptionException($"sparsevlm: a {L}-layer decoder has no layer to prune after");
         if (_layers != null) LayerSchedule.Validate(_layers, L, Name);
         var starts = _layers ?? LayerSchedule.ScaleAll([2, 6, 16], L, Name);

@@ -82,6 +82,10 @@ public sealed class AutoPrunePolicy : IPruningPolicy
     {
         var trace = setup.Trace;
         int n0 = setup.VisualTokens, layers = setup.DecoderLayers;
+        if (LayerSchedule.KeepsAll(Budget, n0, setup)) return NoPruning.KeepAll.Instance;
+        if (Mode == BudgetMode.Faithful)
+            trace.Notes.Add("budget mode faithful (the official accounting, a reproduction mode): layer 0 counts as its 2.5T preselection, " +
+                            "so the layers process more visual tokens than the budget on average");
         double target = Budget ?? DefaultBudget(n0);
         if (Mode == BudgetMode.Strict && Budget == null && target < BudgetSolver.MinStrictBudget(n0, layers))
         {
@@ -92,7 +96,7 @@ public sealed class AutoPrunePolicy : IPruningPolicy
         trace.Budget = target;
         if (target >= n0 || layers < 2)
         {
-            trace.Notes.Add("budget ≥ visual tokens: no pruning");
+            trace.Notes.Add(layers < 2 ? "a one-layer decoder: no pruning" : "budget >= visual tokens: no pruning");
             return NoPruning.KeepAll.Instance;
         }
         int preselect = BudgetSolver.Preselection(n0, layers, target, Mode, Recycle);   // throws for an infeasible strict budget
