@@ -57,14 +57,15 @@ public static class EvalCommands
         var preds = new Option<string?>("--predictions") { Description = "per-question JSON lines (default: <output>.predictions.jsonl); re-running resumes it", HelpName = "FILE" };
         var shard = new Option<string?>("--shard") { Description = "run shard i of N (i/N, 0-based); join with `autoprune merge`", HelpName = "i/N" }
             .Validate(v => v is null || IsShard(v), "i/N with whole numbers and 0 <= i < N, e.g. 0/4");
-        var cmd = new Command("eval", "Answer a benchmark's questions and score them (resumable, shardable)") { model, weights, mmproj, quantize, output, preds, shard };
+        var checkWeights = Cli.CheckWeightsOption();
+        var cmd = new Command("eval", "Answer a benchmark's questions and score them (resumable, shardable)") { model, weights, mmproj, quantize, checkWeights, output, preds, shard };
         pruning.AddTo(cmd);
         d.AddTo(cmd);
         cmd.SetAction((r, ct) =>
         {
             var pol = pruning.Create(r);
             var (set, scorer) = d.Load(r);
-            using var m = Cli.LoadModel(r, model, weights, mmproj, quantize);
+            using var m = Cli.LoadModel(r, model, weights, mmproj, quantize, checkWeights: checkWeights);
             ModelAnswerer.CheckFeasible(m, pol);
             var outPath = r.GetValue(output)!;
             var predPath = r.GetValue(preds) ?? DefaultPredictions(outPath);
