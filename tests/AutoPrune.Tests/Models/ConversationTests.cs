@@ -33,7 +33,7 @@ public sealed class ConversationTests(TinyModelFixture fx) : IClassFixture<TinyM
     {
         var m = LongContext.Value;
         var cache = new ImageFeatureCache(m);
-        var policy = () => PolicyFactory.Create("autoprune", new PolicyOptions { Budget = 57 });
+        var policy = () => PolicyFactory.Create("autoprune", new PolicyOptions { Budget = 86 });
         var turns = new List<Turn> { new(Speaker.User, "What color is the triangle?", [Image("scene3.png")]) };
         var first = Generator.Chat(m, turns, new GenerationOptions { Policy = policy() }, cache);
         Assert.Equal((0, 1), (cache.Hits, cache.Misses));

@@ -86,10 +86,10 @@ public sealed class OpenAiClientTests(ServerFixture fx)
     public async Task TwoImagePrompt()
     {
         const string q = "Which picture has more objects?";
-        var policy = PolicyFactory.Create("autoprune", new PolicyOptions { Budget = 57 });
+        var policy = PolicyFactory.Create("autoprune", new PolicyOptions { Budget = 86 });
         var expected = Reference([new Turn(Speaker.User, q, [new ImageInput(ServerFixture.Scene1, "a"), new ImageInput(ServerFixture.Scene2, "b")])], policy);
         var options = new ChatCompletionOptions();
-        options.Patch.Set("$.autoprune"u8, BinaryData.FromString("""{"policy": "autoprune", "budget": 57}"""));
+        options.Patch.Set("$.autoprune"u8, BinaryData.FromString("""{"policy": "autoprune", "budget": 86}"""));
         ClientResult<ChatCompletion> r = await Client().CompleteChatAsync([Ask(q, ServerFixture.Scene1, ServerFixture.Scene2)], options);
         Assert.Equal(expected.Text, r.Value.Content[0].Text);
         Assert.Equal(expected.PromptTokens - 2 + 512, r.Value.Usage.InputTokenCount);
