@@ -43,12 +43,14 @@ public sealed class ModelWeights : IDisposable
     /// weight once: for a 7B BF16 checkpoint that is 13.5 GB through the page cache, seconds rather than
     /// milliseconds, so it runs only on request. Quantized blocks are checked after decoding.
     /// </summary>
-    public (string Tensor, long Index, float Value)? FindNonFinite()
+    public unsafe (string Tensor, long Index, float Value)? FindNonFinite()
     {
         var buf = new float[1 << 16];
         foreach (var name in _byName.Keys.Order(StringComparer.Ordinal))
         {
             var w = _byName[name];
+            // Float types are scanned in place by their exponent bits; only a chunk that holds a hit is widened.
+            if (w.DType is DType.BF16 or DType.F16 or DType.F32 && AllFinite(w)) continue;
             for (long start = 0; start < w.ElementCount; start += buf.Length)
             {
                 var chunk = buf.AsSpan(0, (int)Math.Min(buf.Length, w.ElementCount - start));
@@ -59,6 +61,31 @@ public sealed class ModelWeights : IDisposable
             }
         }
         return null;
+    }
+
+    /// <summary>True when no element of a float-typed weight has an all-ones exponent (Inf or NaN).</summary>
+    private static unsafe bool AllFinite(Weight w)
+    {
+        const int chunk = 1 << 24;
+        for (long start = 0; start < w.ElementCount; start += chunk)
+        {
+            int n = (int)Math.Min(chunk, w.ElementCount - start);
+            bool ok = w.DType == DType.F32
+                ? ExponentNeverAllOnes(new ReadOnlySpan<uint>((uint*)w.Data + start, n), 0x7F800000u)
+                : ExponentNeverAllOnes(new ReadOnlySpan<ushort>((ushort*)w.Data + start, n), w.DType == DType.BF16 ? (ushort)0x7F80 : (ushort)0x7C00);
+            if (!ok) return false;
+        }
+        return true;
+    }
+
+    private static bool ExponentNeverAllOnes<T>(ReadOnlySpan<T> bits, T mask) where T : unmanaged, System.Numerics.IBinaryInteger<T>
+    {
+        var vm = new System.Numerics.Vector<T>(mask);
+        int i = 0;
+        for (; i + System.Numerics.Vector<T>.Count <= bits.Length; i += System.Numerics.Vector<T>.Count)
+            if (System.Numerics.Vector.EqualsAny(new System.Numerics.Vector<T>(bits[i..]) & vm, vm)) return false;
+        for (; i < bits.Length; i++) if ((bits[i] & mask) == mask) return false;
+        return true;
     }
 
     /// <summary>Checks every memory-mapped file behind these weights (see <see cref="IMappedWeightsFile.CheckUnchanged"/>).</summary>
