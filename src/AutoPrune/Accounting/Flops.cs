@@ -1,6 +1,6 @@
 namespace AutoPrune.Accounting;
 
-/// <summary>The official counter of the pruning papers (DESIGN §4): prefill FLOPs of one decoder layer.</summary>
+/// <summary>The official counter of the pruning papers (docs/ARCHITECTURE.md, FLOPs): prefill FLOPs of one decoder layer.</summary>
 public static class Flops
 {
     /// <summary>4·n·d² (q,k,v,o) + 2·n²·d (scores and weighted sum) + 3·n·d·m (gate, up, down).</summary>

@@ -12,7 +12,7 @@ public sealed record EvalQuestion(string QuestionId, string ImagePath, string Te
     public bool IdIsNumber { get; init; }
 }
 
-/// <summary>What the engine returns for one question. Budget numbers follow DESIGN.md §4.</summary>
+/// <summary>What the engine returns for one question. Budget numbers as docs/ARCHITECTURE.md defines them (mean over all decoder layers).</summary>
 public sealed record EvalAnswer(
     string Prediction,
     int[] VisualTokensPerLayer,

@@ -13,6 +13,7 @@ public sealed record GenerationOptions
     public float Temperature { get; init; }
     public float TopP { get; init; } = 1f;
     public int Seed { get; init; }
+    /// <summary>Visual-token pruning (null: none); one instance may serve any number of concurrent answers.</summary>
     public IPruningPolicy? Policy { get; init; }
     /// <summary>Called with each generated token id as soon as it is chosen (streaming).</summary>
     public Action<int>? OnToken { get; init; }

@@ -3,7 +3,7 @@ using System.Numerics.Tensors;
 namespace AutoPrune.Pruning;
 
 /// <summary>
-/// Token recycling of SparseVLM (also used by AutoPrune, DESIGN §5 step 3): the best-scored share of the tokens a
+/// Token recycling of SparseVLM (also used by AutoPrune after every layer, see <see cref="AutoPrunePolicy"/>): the best-scored share of the tokens a
 /// layer drops is clustered with DPC-KNN and each cluster comes back as one averaged token.
 /// Policy-neutral: callers pass the dropped indices, a score per visual token and a way to read hidden states; the
 /// result is merge groups (indices into the current visual block) for <see cref="VisualSelection.Merge"/>.
@@ -132,38 +132,5 @@ public static class TokenRecycling
         Array.Clear(sizes);
         for (int i = 0; i < n; i++) groups[assign[i]][sizes[assign[i]]++] = i;
         return groups;
-    }
-}
-
-/// <summary>Small ranking helpers shared by policies (arrays + Array.Sort, no per-element allocation).</summary>
-public static class Ranking
-{
-    /// <summary>Sorts <paramref name="items"/> by <paramref name="keys"/> descending; equal keys keep ascending item order.</summary>
-    public static void SortDescending(float[] keys, int[] items)
-    {
-        // Negate for an ascending sort; Array.Sort is unstable, so fix equal-key runs afterwards.
-        for (int i = 0; i < keys.Length; i++) keys[i] = -keys[i];
-        Array.Sort(keys, items);
-        for (int i = 0; i < keys.Length; i++) keys[i] = -keys[i];
-        int s = 0;
-        while (s < keys.Length)
-        {
-            int e = s + 1;
-            while (e < keys.Length && keys[e] == keys[s]) e++;
-            if (e - s > 1) Array.Sort(items, s, e - s);
-            s = e;
-        }
-    }
-
-    /// <summary>Indices 0..n-1 of the top <paramref name="count"/> scores, returned in ascending index order (original order).</summary>
-    public static int[] TopKInOrder(ReadOnlySpan<float> scores, int count)
-    {
-        var idx = new int[scores.Length];
-        for (int i = 0; i < idx.Length; i++) idx[i] = i;
-        var keys = scores.ToArray();
-        SortDescending(keys, idx);
-        var top = idx[..count];
-        Array.Sort(top);
-        return top;
     }
 }

@@ -3,14 +3,53 @@ using System.Runtime.Intrinsics;
 
 namespace AutoPrune.Tensors;
 
-/// <summary>Row-wise elementwise kernels. All in float32, matching transformers' float32 path.</summary>
-public static class Ops
+/// <summary>
+/// Row-wise elementwise kernels. All in float32, matching transformers' float32 path. Large inputs (prefill, the
+/// vision tower) are split into row blocks or 8-aligned element chunks on the worker pool; every element is computed
+/// by the same code whatever the split, so results do not depend on the thread count.
+/// </summary>
+public static unsafe class Ops
 {
+    // Below this many elements the pool's hand-off costs more than the work (decode rows: 4096 / 11008 elements).
+    private const int ParallelMin = 1 << 16;
+    private const int MapChunk = 1 << 14;   // elements per work item of a map (a multiple of 8)
+
+    /// <summary>Rows per work item so each item has at least ~16K elements.</summary>
+    private static int RowsPerItem(int d) => Math.Max(1, MapChunk / Math.Max(1, d));
+
+    private struct RowJob
+    {
+        public float* X, W, B, Y;
+        public int D, Rows, RowsPer;
+        public float Eps;
+    }
+
     /// <summary>The instruction set the norms, activations, softmax and RoPE run with now.</summary>
     public static string Isa => Simd.Level >= SimdLevel.Avx2 ? "AVX2" : "scalar (portable)";
 
     /// <summary>LLaMA RMSNorm on each row of x [rows, d]: x * rsqrt(mean(x²) + eps) * w.</summary>
     public static void RmsNorm(ReadOnlySpan<float> x, ReadOnlySpan<float> w, float eps, Span<float> y, int rows)
+    {
+        int d = w.Length;
+        if (rows > 1 && (long)rows * d >= ParallelMin && x.Length >= rows * d && y.Length >= rows * d)
+        {
+            fixed (float* px = x, pw = w, py = y)
+            {
+                int per = RowsPerItem(d);
+                var job = new RowJob { X = px, W = pw, Y = py, D = d, Rows = rows, RowsPer = per, Eps = eps };
+                Parallelism.For((rows + per - 1) / per, job, static (ref readonly RowJob j, int it) =>
+                {
+                    int r0 = it * j.RowsPer, n = Math.Min(j.RowsPer, j.Rows - r0);
+                    RmsNormRows(new ReadOnlySpan<float>(j.X + (long)r0 * j.D, n * j.D), new ReadOnlySpan<float>(j.W, j.D), j.Eps,
+                        new Span<float>(j.Y + (long)r0 * j.D, n * j.D), n);
+                });
+            }
+            return;
+        }
+        RmsNormRows(x, w, eps, y, rows);
+    }
+
+    private static void RmsNormRows(ReadOnlySpan<float> x, ReadOnlySpan<float> w, float eps, Span<float> y, int rows)
     {
         int d = w.Length;
         for (int r = 0; r < rows; r++)
@@ -50,6 +89,27 @@ public static class Ops
     public static void LayerNorm(ReadOnlySpan<float> x, ReadOnlySpan<float> w, ReadOnlySpan<float> b, float eps, Span<float> y, int rows)
     {
         int d = w.Length;
+        if (rows > 1 && (long)rows * d >= ParallelMin && x.Length >= rows * d && y.Length >= rows * d && b.Length >= d)
+        {
+            fixed (float* px = x, pw = w, pb = b, py = y)
+            {
+                int per = RowsPerItem(d);
+                var job = new RowJob { X = px, W = pw, B = pb, Y = py, D = d, Rows = rows, RowsPer = per, Eps = eps };
+                Parallelism.For((rows + per - 1) / per, job, static (ref readonly RowJob j, int it) =>
+                {
+                    int r0 = it * j.RowsPer, n = Math.Min(j.RowsPer, j.Rows - r0);
+                    LayerNormRows(new ReadOnlySpan<float>(j.X + (long)r0 * j.D, n * j.D), new ReadOnlySpan<float>(j.W, j.D),
+                        new ReadOnlySpan<float>(j.B, j.D), j.Eps, new Span<float>(j.Y + (long)r0 * j.D, n * j.D), n);
+                });
+            }
+            return;
+        }
+        LayerNormRows(x, w, b, eps, y, rows);
+    }
+
+    private static void LayerNormRows(ReadOnlySpan<float> x, ReadOnlySpan<float> w, ReadOnlySpan<float> b, float eps, Span<float> y, int rows)
+    {
+        int d = w.Length;
         for (int r = 0; r < rows; r++)
         {
             var xr = x.Slice(r * d, d);
@@ -67,7 +127,29 @@ public static class Ops
     // an 8-float buffer, so an element's result never depends on its position or the span length.
     private interface IMap { static abstract Vector256<float> Apply(Vector256<float> x, Vector256<float> y); }
 
+    private struct MapJob
+    {
+        public float* X, Y;
+        public int N;
+    }
+
+    /// <summary>Runs <see cref="MapSerial{T}"/> over 8-aligned chunks on the pool when the span is large.</summary>
     private static void Map<T>(Span<float> x, ReadOnlySpan<float> y) where T : IMap
+    {
+        int n = x.Length;
+        if (n < ParallelMin) { MapSerial<T>(x, y); return; }
+        fixed (float* px = x, py = y)
+        {
+            var job = new MapJob { X = px, Y = y.IsEmpty ? null : py, N = n };
+            Parallelism.For((n + MapChunk - 1) / MapChunk, job, static (ref readonly MapJob j, int it) =>
+            {
+                int i0 = it * MapChunk, len = Math.Min(MapChunk, j.N - i0);
+                MapSerial<T>(new Span<float>(j.X + i0, len), j.Y == null ? default : new ReadOnlySpan<float>(j.Y + i0, len));
+            });
+        }
+    }
+
+    private static void MapSerial<T>(Span<float> x, ReadOnlySpan<float> y) where T : IMap
     {
         int i = 0, n = x.Length;
         for (; i + 8 <= n; i += 8)

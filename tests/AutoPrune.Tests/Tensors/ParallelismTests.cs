@@ -84,4 +84,35 @@ public sealed class ParallelismTests
         Assert.Equal(0, GC.GetAllocatedBytesForCurrentThread() - before);
         Assert.All(state.Hits, h => Assert.Equal(103, h));
     });
+    [Fact]
+    public void ElementwiseKernelsOnThePool_AreBitwiseTheSerialOnes()
+    {
+        // Large enough to be split on the pool: 300 rows x 1030 (not a multiple of the chunk or of 8).
+        int rows = 300, d = 1030;
+        var rng = new Random(3);
+        float[] R(int n) { var a = new float[n]; for (int i = 0; i < n; i++) a[i] = (float)(rng.NextDouble() * 4 - 2); return a; }
+        var x = R(rows * d); var w = R(d); var b = R(d); var up = R(rows * d);
+        float[][] RunAll()
+        {
+            var rms = new float[rows * d]; var ln = new float[rows * d];
+            Ops.RmsNorm(x, w, 1e-5f, rms, rows);
+            Ops.LayerNorm(x, w, b, 1e-5f, ln, rows);
+            var silu = (float[])x.Clone(); Ops.SiluMul(silu, up);
+            var qg = (float[])x.Clone(); Ops.QuickGelu(qg);
+            var g = (float[])x.Clone(); Ops.Gelu(g);
+            return [rms, ln, silu, qg, g];
+        }
+        float[][] one = null!, two = null!;
+        WithThreads(1, () => one = RunAll());
+        WithThreads(2, () => two = RunAll());
+        for (int k = 0; k < one.Length; k++)
+            for (int i = 0; i < one[k].Length; i++)
+                Assert.True(BitConverter.SingleToInt32Bits(one[k][i]) == BitConverter.SingleToInt32Bits(two[k][i]), $"kernel {k} [{i}]");
+        // And the parallel path against the references.
+        var reference = new float[rows * d];
+        Ops.RmsNormReference(x, w, 1e-5f, reference, rows);
+        Assert.Equal(reference, two[0]);
+        var siluRef = (float[])x.Clone(); Ops.SiluMulReference(siluRef, up);
+        for (int i = 0; i < siluRef.Length; i++) Assert.True(Math.Abs(siluRef[i] - two[2][i]) <= 1e-5f * (1 + Math.Abs(siluRef[i])), $"silu [{i}]");
+    }
 }

@@ -9,6 +9,8 @@ namespace AutoPrune.Models;
 /// <summary>
 /// LLaVA-1.5 (llava-hf LlavaForConditionalGeneration): CLIP vision tower → projector → image features merged at
 /// the &lt;image&gt; position → LLaMA decoder. Weights stay memory-mapped in their file dtype.
+/// Thread safety: after loading, the model holds only read-only weights and tables; every per-answer buffer lives in
+/// an <see cref="InferenceRun"/>, so one model can serve concurrent requests (each with its own run).
 /// </summary>
 public sealed class LlavaModel : IVisionLanguageModel
 {

@@ -5,7 +5,7 @@ namespace AutoPrune.Pruning;
 
 /// <summary>
 /// AutoPrune — "Each Complexity Deserves a Pruning Policy" (NeurIPS 2025), official code AutoLab-SAI-SJTU/AutoPrune.
-/// Pruning inside the decoder with a schedule that adapts to the question (DESIGN §5):
+/// Pruning inside the decoder with a schedule that adapts to the question:
 /// <list type="number">
 /// <item>After layer 0: MI0 = Σheads MI(text→visual attention) / n_text; score = [CLS] attention
 ///   + 0.3·MI0·(mean over heads and text rows of the attention); keep the top min(floor(2.5T), N0) in original order.</item>

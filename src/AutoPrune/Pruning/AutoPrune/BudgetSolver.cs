@@ -23,7 +23,7 @@ public enum BudgetMode
 public sealed record BudgetPlan(double Scale, int Preselected, int[] Keep, int[] After, int[] Processed, double AccountedMean, bool Reached);
 
 /// <summary>
-/// Finds AutoPrune's curve scale (DESIGN §5): bisection of s ∈ [0, 20], at most 200 steps, stop when the simulated
+/// Finds AutoPrune's curve scale (<see cref="AutoPrunePolicy"/>): bisection of s ∈ [0, 20], at most 200 steps, stop when the simulated
 /// accounted sum is within 0.01 of L·T. The simulation keeps min(ceil((N1−1)·min(1, s·keep(j))), current) at layer j
 /// and adds the clusters that recycling returns, exactly as the policy will. Integer rounding makes the sum a step
 /// function of s; we return the scale whose sum came closest (the official code returns the last midpoint).

@@ -1,6 +1,6 @@
 namespace AutoPrune.Pruning;
 
-/// <summary>How MI1 (summed over heads) is normalized before it sets the curve's slope (DESIGN §5).</summary>
+/// <summary>How MI1 (summed over heads) is normalized before it sets the curve's slope (<see cref="AutoPrunePolicy"/>).</summary>
 public enum MiNormalization
 {
     /// <summary>Sum over heads, as the official code does at layer 1.</summary>
@@ -13,7 +13,7 @@ public enum MiNormalization
 
 /// <summary>
 /// Mutual information between text rows and visual columns of one head's attention block A [nText, nVis]
-/// (DESIGN §5): p(x) = 1/nText, p(x,y) = A/nText, p(y) = Σx p(x,y),
+/// (as the official AutoPrune code): p(x) = 1/nText, p(x,y) = A/nText, p(y) = Σx p(x,y),
 /// MI = Σ p(x,y)·log2(max(p(x,y) / (p(x)p(y) + eps), 1e-6)), eps = 1e-6.
 /// Rows are full-sequence softmax rows, so p(x,y) sums to less than 1; that is the official definition.
 /// Computed in double: the official code runs it in fp16, whose rounding we do not reproduce.

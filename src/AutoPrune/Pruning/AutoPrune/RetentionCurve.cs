@@ -1,7 +1,7 @@
 namespace AutoPrune.Pruning;
 
 /// <summary>
-/// AutoPrune's logistic retention schedule (DESIGN §5): keep(l) = 0.75 / (1 + exp(k·(l − (x0 + k)))).
+/// AutoPrune's logistic retention schedule (step 2 of <see cref="AutoPrunePolicy"/>): keep(l) = 0.75 / (1 + exp(k·(l − (x0 + k)))).
 /// k = 0 gives a flat 0.375; a larger k drops more steeply around layer x0 + k.
 /// </summary>
 public sealed class RetentionCurve
