@@ -22,6 +22,7 @@ public static class Program
     private static int Quick(string[] args)
     {
         string gemv = "BF16,F16,F32";
+        string? simd = null;
         int reps = 5, threads = Environment.ProcessorCount;
         string shapes = "576x4096x4096:F32,576x4096x4096:BF16,576x4096x4096:F16,576x11008x4096:F32,576x11008x4096:BF16,577x1024x1024:F32,16x4096x4096:BF16,8x4096x4096:BF16,4x4096x4096:BF16";
         for (int i = 1; i < args.Length; i++)
@@ -31,28 +32,39 @@ public static class Program
             else if (args[i] == "--shapes") shapes = args[++i];
             else if (args[i] == "--gemv") gemv = args[++i];
             else if (args[i] == "--small-m") Gemm.SmallM = int.Parse(args[++i], CultureInfo.InvariantCulture);
-            else if (args[i] == "--simd") Simd.Level = Enum.Parse<SimdLevel>(args[++i], ignoreCase: true);
+            else if (args[i] == "--simd") simd = args[++i];
         }
+        // "--simd all": every level this CPU runs, measured one after the other for each shape in the same process.
+        var levels = simd == "all" ? Simd.Supported.Where(l => l >= SimdLevel.Avx2).ToArray()
+            : [simd == null ? Simd.Level : Enum.Parse<SimdLevel>(simd, ignoreCase: true)];
         Console.WriteLine($"{Simd.CpuModel()} ({Simd.CpuFeatures()}); kernels: {Gemm.Isa}");
         Gemm.MaxThreads = threads;
         bool blas = OpenBlas.TryLoad(out var why);
         if (blas) OpenBlas.SetThreads(threads);
         Console.WriteLine(blas ? $"OpenBLAS loaded, {threads} thread(s)" : $"no OpenBLAS: {why}");
-        Console.WriteLine($"{"M",5} {"N",6} {"K",6} {"dtype",5} {"GFLOP/s",8} {"median",8} {"BLAS",8} {"ratio",6}");
+        Console.WriteLine($"{"M",5} {"N",6} {"K",6} {"dtype",5} {"isa",7} {"GFLOP/s",8} {"median",8} {"BLAS",8} {"ratio",6}");
         foreach (var spec in shapes.Split(',', StringSplitOptions.RemoveEmptyEntries))
         {
             var parts = spec.Split(':');
             var d = parts[0].Split('x');
             var dt = DTypes.Parse(parts[1]) ?? throw new ArgumentException(spec);
-            var r = GemmBenchmark.MeasureGemm(int.Parse(d[0]), int.Parse(d[1]), int.Parse(d[2]), dt, reps, blas);
-            Console.WriteLine($"{r.M,5} {r.N,6} {r.K,6} {dt.Name(),5} {r.Gflops,8:F1} {r.MedianGflops,8:F1} " +
-                $"{(r.BlasGflops is double b ? b.ToString("F1") : "-"),8} {(r.Ratio is double q ? q.ToString("P0") : "-"),6}");
+            foreach (var level in levels)
+            {
+                using var _ = Simd.Use(level);
+                var r = GemmBenchmark.MeasureGemm(int.Parse(d[0]), int.Parse(d[1]), int.Parse(d[2]), dt, reps, blas);
+                Console.WriteLine($"{r.M,5} {r.N,6} {r.K,6} {dt.Name(),5} {level.Name(),7} {r.Gflops,8:F1} {r.MedianGflops,8:F1} " +
+                    $"{(r.BlasGflops is double b ? b.ToString("F1") : "-"),8} {(r.Ratio is double q ? q.ToString("P0") : "-"),6}");
+            }
         }
         foreach (var name in gemv.Split(',', StringSplitOptions.RemoveEmptyEntries))
         {
             var dt = DTypes.Parse(name) ?? throw new ArgumentException(name);
-            var g = GemmBenchmark.MeasureGemv(dtype: dt);
-            Console.WriteLine($"GEMV M=1 {g.N}x{g.K} {dt.Name()}: {g.GBps:F1} GB/s best, {g.MedianGBps:F1} median ({g.Microseconds:F0} us)");
+            foreach (var level in levels)
+            {
+                using var _ = Simd.Use(level);
+                var g = GemmBenchmark.MeasureGemv(dtype: dt);
+                Console.WriteLine($"GEMV M=1 {g.N}x{g.K} {dt.Name()} {level.Name()}: {g.GBps:F1} GB/s best, {g.MedianGBps:F1} median ({g.Microseconds:F0} us)");
+            }
         }
         if (gemv.Length > 0)
         {

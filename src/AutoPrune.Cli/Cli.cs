@@ -207,12 +207,23 @@ public static class Cli
     /// <summary>Loads the model the --model/--weights/--mmproj/--quantize options name.</summary>
     /// <summary>A LLaVA-1.5 or LLaVA-NeXT model, as the folder's config.json (or a GGUF path) says.</summary>
     public static Models.IVisionLanguageModel LoadModel(ParseResult r, Option<string?> model, Option<string?> weights, Option<string?> mmproj,
-        Option<string?> quantize, bool padToSquare = false)
+        Option<string?> quantize, bool padToSquare = false, Option<bool>? checkWeights = null)
     {
         var q = r.GetValue(quantize);
-        return Models.VisionLanguageModel.Load(ModelDir(r.GetValue(model)), r.GetValue(weights), padToSquare, r.GetValue(mmproj),
+        var m = Models.VisionLanguageModel.Load(ModelDir(r.GetValue(model)), r.GetValue(weights), padToSquare, r.GetValue(mmproj),
             q == null ? null : Tensors.Quant.WeightQuantizer.Parse(q));
+        if (checkWeights is not null && r.GetValue(checkWeights) && m.Weights.FindNonFinite() is { } bad)
+        {
+            m.Dispose();
+            throw new NonFiniteValueException($"{m.Weights.Source}: tensor '{bad.Tensor}' holds {bad.Value} at element {bad.Index}");
+        }
+        return m;
     }
+
+    public static Option<bool> CheckWeightsOption() => new("--check-weights")
+    {
+        Description = "read every weight once after loading and refuse NaN or infinite values (costs a full read of the weights: seconds for a 7B model)",
+    };
 
     public static Option<string?> WeightsOption() => new("--weights")
     {

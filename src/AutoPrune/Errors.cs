@@ -79,6 +79,18 @@ public sealed class ImageLoadException : AutoPruneException
     public ImageLoadException(string message, Exception inner) : base(message, inner) { }
 }
 
+/// <summary>The model holds or produced NaN or infinite values (non-finite weights, or logits at run time).</summary>
+public sealed class NonFiniteValueException : AutoPruneException
+{
+    public NonFiniteValueException(string message) : base(message) { }
+}
+
+/// <summary>A generation setting is out of range (max new tokens, temperature, top-p).</summary>
+public sealed class GenerationOptionException : AutoPruneException
+{
+    public GenerationOptionException(string message) : base(message) { }
+}
+
 /// <summary>A prompt or question is unusable (empty, no image slot, too long).</summary>
 public sealed class InvalidPromptException : AutoPruneException
 {

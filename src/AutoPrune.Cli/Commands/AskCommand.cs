@@ -24,11 +24,16 @@ public static class AskCommand
         var seed = new Option<int>("--seed") { Description = "random seed for sampling", DefaultValueFactory = _ => 0, HelpName = "N" };
         var pad = Cli.PadToSquareOption();
         var maxPixels = Cli.MaxImagePixelsOption();
+        var checkWeights = Cli.CheckWeightsOption();
+        var fit = new Option<bool>("--fit-context")
+        {
+            Description = "when the prompt plus --max-new-tokens exceed the model's context (max_position_embeddings), generate only as many tokens as fit instead of refusing",
+        };
         var json = Cli.JsonOption();
         var trace = new Option<bool>("--trace") { Description = "print visual tokens per layer, MI, FLOPs and timings" };
         var pruning = new PolicyOptionsCli();
 
-        var cmd = new Command("ask", "Answer a question about an image") { question, image, model, weights, mmproj, quantize, maxNew, temperature, topP, seed, pad, maxPixels, json, trace };
+        var cmd = new Command("ask", "Answer a question about an image") { question, image, model, weights, mmproj, quantize, maxNew, temperature, topP, seed, pad, maxPixels, checkWeights, fit, json, trace };
         pruning.AddTo(cmd);
         cmd.SetAction(r =>
         {
@@ -37,7 +42,7 @@ public static class AskCommand
             var pol = pruning.Create(r);
             Cli.ApplyImageLimit(r, maxPixels);
             var sw = Stopwatch.StartNew();
-            using var m = Cli.LoadModel(r, model, weights, mmproj, quantize, r.GetValue(pad));
+            using var m = Cli.LoadModel(r, model, weights, mmproj, quantize, r.GetValue(pad), checkWeights);
             double loadMs = sw.Elapsed.TotalMilliseconds;
             var prompt = m.Tokenize(q);              // the question is checked before the image work
             sw.Restart();
@@ -47,7 +52,7 @@ public static class AskCommand
             var answer = Generator.Generate(m, prompt, source, imagePath, new GenerationOptions
             {
                 MaxNewTokens = r.GetValue(maxNew), Temperature = r.GetValue(temperature), TopP = r.GetValue(topP),
-                Seed = r.GetValue(seed), Policy = pol,
+                Seed = r.GetValue(seed), Policy = pol, FitToContext = r.GetValue(fit),
             });
             var o = r.InvocationConfiguration.Output;
             var t = answer.Trace;

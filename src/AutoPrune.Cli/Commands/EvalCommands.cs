@@ -57,14 +57,15 @@ public static class EvalCommands
         var preds = new Option<string?>("--predictions") { Description = "per-question JSON lines (default: <output>.predictions.jsonl); re-running resumes it", HelpName = "FILE" };
         var shard = new Option<string?>("--shard") { Description = "run shard i of N (i/N, 0-based); join with `autoprune merge`", HelpName = "i/N" }
             .Validate(v => v is null || IsShard(v), "i/N with whole numbers and 0 <= i < N, e.g. 0/4");
-        var cmd = new Command("eval", "Answer a benchmark's questions and score them (resumable, shardable)") { model, weights, mmproj, quantize, output, preds, shard };
+        var checkWeights = Cli.CheckWeightsOption();
+        var cmd = new Command("eval", "Answer a benchmark's questions and score them (resumable, shardable)") { model, weights, mmproj, quantize, checkWeights, output, preds, shard };
         pruning.AddTo(cmd);
         d.AddTo(cmd);
         cmd.SetAction((r, ct) =>
         {
             var pol = pruning.Create(r);
             var (set, scorer) = d.Load(r);
-            using var m = Cli.LoadModel(r, model, weights, mmproj, quantize);
+            using var m = Cli.LoadModel(r, model, weights, mmproj, quantize, checkWeights: checkWeights);
             ModelAnswerer.CheckFeasible(m, pol);
             var outPath = r.GetValue(output)!;
             var predPath = r.GetValue(preds) ?? DefaultPredictions(outPath);
@@ -133,10 +134,15 @@ public static class EvalCommands
             if (policyNames.Length == 0) throw new UsageException("--policies is empty");
             foreach (var p in policyNames) if (!PolicyFactory.Names.Contains(p, StringComparer.OrdinalIgnoreCase))
                 throw new UsageException($"--policies: unknown policy '{p}' (available: {string.Join(", ", PolicyFactory.Names)})");
-            var configs = new List<(string Name, double Budget, IPruningPolicy Policy)>();
-            foreach (var name in policyNames.Where(p => !p.Equals("none", StringComparison.OrdinalIgnoreCase)).Distinct(StringComparer.OrdinalIgnoreCase))
+            var configs = new List<(string Name, double Budget, IPruningPolicy Policy, IReadOnlyDictionary<string, string> Settings)>();
+            var common = pruning.Options(r, null);
+            var swept = policyNames.Where(p => !p.Equals("none", StringComparison.OrdinalIgnoreCase)).Distinct(StringComparer.OrdinalIgnoreCase).ToList();
+            foreach (var name in swept)
+            {
+                var own = PolicyOptionsCli.SettingsFor(name, common.Settings, swept);
                 foreach (var b in budgetList)
-                    configs.Add((name, b, PolicyFactory.Create(name, pruning.Options(r, b))));   // a bad setting fails here
+                    configs.Add((name, b, PolicyFactory.Create(name, common with { Budget = b, Settings = own }), own));   // a bad value fails here
+            }
             var (set, scorer) = d.Load(r);
             var dir = r.GetValue(outDir)!;
             using var m = Cli.LoadModel(r, model, weights, mmproj, quantize);
@@ -154,16 +160,14 @@ public static class EvalCommands
             }).ToList();
             Directory.CreateDirectory(dir);
             int? maxNew = r.GetValue(d.MaxNew);
-            var settings = pruning.Options(r, null).Settings;
             var positions = r.GetValue(pruning.Positions);
             var predictionFiles = new Dictionary<EvalResult, string>(ReferenceEqualityComparer.Instance);
 
-            EvalResult RunOne(string name, double? budget, IPruningPolicy pol)
+            EvalResult RunOne(string name, double? budget, IPruningPolicy pol, IReadOnlyDictionary<string, string> settings)
             {
                 string label = budget is null ? name : $"{name}_{Fmt(budget.Value)}";
                 var outPath = Path.Combine(dir, label + ".json");
-                var rs = RunSettings(m, WeightsLabel(r, weights, mmproj, quantize), pol, budget, budget is null ? new Dictionary<string, string>() : settings,
-                    budget is null ? null : positions, scorer, set.Name, null, maxNew);
+                var rs = RunSettings(m, WeightsLabel(r, weights, mmproj, quantize), pol, budget, settings, budget is null ? null : positions, scorer, set.Name, null, maxNew);
                 var res = EvalProgressDisplay.Run($"{set.Name} {label}", err, progress =>
                     EvalRunner.Run(set, rs, DefaultPredictions(outPath), ModelAnswerer.Create(m, pol, maxNew),
                         new EvalRunOptions { Limit = r.GetValue(d.Limit), Progress = progress }, ct));
@@ -173,8 +177,8 @@ public static class EvalCommands
             }
 
             var none = new NoPruning();
-            var baseline = RunOne("none", null, none);
-            var pruned = configs.Select(c => RunOne(c.Name, c.Budget, c.Policy)).ToList();
+            var baseline = RunOne("none", null, none, new Dictionary<string, string>());
+            var pruned = configs.Select(c => RunOne(c.Name, c.Budget, c.Policy, c.Settings)).ToList();
             var report = SweepReport.Build(baseline, pruned);
 
             int nTiming = Math.Min(r.GetValue(timingQuestions), baseline.N);

@@ -13,21 +13,22 @@ public sealed class PolicyOptionsCli
 {
     public readonly Option<string> Policy = new Option<string>("--policy", "-p")
     {
-        Description = $"visual-token pruning policy: {string.Join(", ", PolicyFactory.Names)} (see `autoprune policies`)",
+        Description = $"visual-token pruning policy: {string.Join(", ", PolicyFactory.Names)}; `autoprune policies` says what each does",
         DefaultValueFactory = _ => "none",
         HelpName = "NAME",
     }.Validate(p => PolicyFactory.Names.Contains(p, StringComparer.OrdinalIgnoreCase), $"one of {string.Join(", ", PolicyFactory.Names)}");
 
     public readonly Option<double?> Budget = new Option<double?>("--budget", "-b")
     {
-        Description = "target mean visual tokens per decoder layer, as processed (default: the policy's, see `autoprune policies`); " +
-                      "at or above the image's visual tokens: no pruning",
+        Description = "target mean visual tokens per decoder layer, as processed, for every policy; at or above the image's visual tokens: no pruning. " +
+                      "Default per policy: " + string.Join("; ", PolicyFactory.Policies.Where(i => i.Name != "none").Select(i => $"{i.Name} {i.DefaultBudget}")),
         HelpName = "T",
     }.Validate(b => b is null || (double.IsFinite(b.Value) && b > 0), "a positive number");
 
     public readonly Option<string[]> Set = new("--set")
     {
-        Description = "policy setting NAME=VALUE, repeatable; `autoprune policies` lists each policy's settings and defaults",
+        Description = "policy setting NAME=VALUE, repeatable. " + string.Join("; ", PolicyFactory.Policies.Where(i => i.Settings.Count > 0)
+            .Select(i => $"{i.Name}: " + string.Join(", ", i.Settings.Select(x => $"{x.Name}={x.KindText} (default {x.Default})")))),
         HelpName = "NAME=VALUE",
         AllowMultipleArgumentsPerToken = false,
     };
@@ -38,14 +39,10 @@ public sealed class PolicyOptionsCli
         HelpName = "MODE",
     };
 
-    /// <summary>Flags that are shorthands for --set NAME=VALUE (AutoPrune's settings).</summary>
-    private static readonly Dictionary<string, string> FlagSettings = new()
-    {
-        ["--x0"] = "x0", ["--k0"] = "k0", ["--gamma"] = "gamma", ["--budget-mode"] = "budget-mode",
-        ["--no-recycle"] = "recycle", ["--mi-norm"] = "mi-norm",
-    };
+    /// <summary>AutoPrune's settings also have flags of their own (--x0 X is --set x0=X; --no-recycle is --set recycle=false).</summary>
+    private static readonly PolicyInfo FlagPolicy = AutoPrunePolicy.Info;
 
-    private readonly Option[] _aliases;
+    private readonly List<(Option Option, PolicySetting Setting)> _aliases = [];
     private readonly bool _single;
 
     /// <param name="single">true: --policy and --budget (one policy); false: the caller has its own lists (sweep).</param>
@@ -53,24 +50,19 @@ public sealed class PolicyOptionsCli
     {
         _single = single;
         Positions.AcceptOnlyFromAmong("compact", "original");
-        // Values are validated by the policy (one-line PruningOptionException), not by the parser.
-        _aliases =
-        [
-            new Option<double?>("--x0") { Description = "autoprune: retention-curve midpoint for 32 layers, scaled by depth (default 14.9); same as --set x0=X", HelpName = "X" },
-            new Option<double?>("--k0") { Description = "autoprune: slope at zero mutual information (default 0.4); same as --set k0=K", HelpName = "K" },
-            new Option<double?>("--gamma") { Description = "autoprune: slope decrease per unit of MI1 (default 0.2); same as --set gamma=G", HelpName = "G" },
-            new Option<string?>("--budget-mode")
+        foreach (var d in FlagPolicy.Settings)
+        {
+            string about = $"{FlagPolicy.Name}: {d.Help} (default {d.Default})";
+            Option o = d.Kind switch
             {
-                Description = "autoprune: what the budget is a mean of: faithful (official: layer 0 counted as 2.5T) or strict (every layer as processed); same as --set budget-mode=MODE",
-                HelpName = "MODE",
-            },
-            new Option<bool>("--no-recycle") { Description = "autoprune: do not recycle dropped tokens into merged clusters; same as --set recycle=false" },
-            new Option<string?>("--mi-norm")
-            {
-                Description = "autoprune: normalization of MI1 before k = k0 - gamma*MI1: sum (official), mean (over heads), mean-per-text; same as --set mi-norm=NORM",
-                HelpName = "NORM",
-            },
-        ];
+                SettingKind.Number => new Option<double?>("--" + d.Name) { Description = $"{about}; same as --set {d.Name}=X", HelpName = "X" },
+                SettingKind.Boolean => new Option<bool>("--no-" + d.Name) { Description = $"{about}; --no-{d.Name} is --set {d.Name}=false" },
+                SettingKind.Choice => new Option<string?>("--" + d.Name) { Description = $"{about}; same as --set {d.Name}=MODE", HelpName = "MODE" },
+                _ => new Option<string?>("--" + d.Name) { Description = $"{about}; same as --set {d.Name}=VALUE", HelpName = "VALUE" },
+            };
+            if (o is Option<string?> choice && d.Kind == SettingKind.Choice) choice.AcceptOnlyFromAmong(d.Choices);
+            _aliases.Add((o, d));
+        }
     }
 
     public void AddTo(Command c)
@@ -78,33 +70,46 @@ public sealed class PolicyOptionsCli
         if (_single) { c.Options.Add(Policy); c.Options.Add(Budget); }
         c.Options.Add(Set);
         c.Options.Add(Positions);
-        foreach (var a in _aliases) c.Options.Add(a);
+        foreach (var (o, _) in _aliases) c.Options.Add(o);
     }
 
     /// <summary>The policy named by --policy with --budget (validated; throws before any model work).</summary>
     public IPruningPolicy Create(ParseResult r) => PolicyFactory.Create(r.GetValue(Policy)!, Options(r, r.GetValue(Budget)));
 
-    /// <summary>Budget, position mode and settings from --set and the shorthand flags (a flag and --set must agree).</summary>
+    /// <summary>Budget, position mode and settings from --set and the setting flags (a flag and --set must agree).</summary>
     public PolicyOptions Options(ParseResult r, double? budget)
     {
         var dict = ParseSettings(r.GetValue(Set));
-        foreach (var opt in _aliases)
+        foreach (var (opt, d) in _aliases)
         {
-            var key = FlagSettings[opt.Name];
             var res = r.GetResult(opt);
             if (res == null || res.Implicit) continue;
             string value = opt switch
             {
-                Option<double?> d => r.GetValue(d)!.Value.ToString("R", CultureInfo.InvariantCulture),
-                Option<bool> b => r.GetValue(b) ? "false" : "true",    // --no-recycle
+                Option<double?> n => r.GetValue(n)!.Value.ToString("R", CultureInfo.InvariantCulture),
+                Option<bool> b => r.GetValue(b) ? "false" : "true",    // --no-NAME
                 Option<string?> t => r.GetValue(t)!,
                 _ => throw new InvalidOperationException($"unhandled flag {opt.Name}"),
             };
-            if (dict.TryGetValue(key, out var prev) && !string.Equals(prev, value, StringComparison.OrdinalIgnoreCase))
-                throw new UsageException($"{opt.Name} {value} conflicts with --set {key}={prev}");
-            dict[key] = value;
+            if (dict.TryGetValue(d.Name, out var prev) && !string.Equals(prev, value, StringComparison.OrdinalIgnoreCase))
+                throw new UsageException($"{opt.Name} {value} conflicts with --set {d.Name}={prev}");
+            dict[d.Name] = value;
         }
         return new PolicyOptions { Budget = budget, Positions = PositionMode(r), Settings = dict };
+    }
+
+    /// <summary>
+    /// For a sweep over several policies: each policy gets the settings it declares; a setting that none of them
+    /// declares is a usage error (a typo must not turn into "infeasible").
+    /// </summary>
+    public static IReadOnlyDictionary<string, string> SettingsFor(string policy, IReadOnlyDictionary<string, string> all, IEnumerable<string> swept)
+    {
+        var names = swept.ToList();
+        foreach (var key in all.Keys)
+            if (!names.Any(p => PolicyFactory.Info(p).Setting(key) != null))
+                throw new UsageException($"setting '{key}' belongs to none of the swept policies ({string.Join(", ", names)}); `autoprune policies` lists each one's settings");
+        var info = PolicyFactory.Info(policy);
+        return all.Where(kv => info.Setting(kv.Key) != null).ToDictionary(kv => kv.Key, kv => kv.Value, StringComparer.OrdinalIgnoreCase);
     }
 
     public PositionMode? PositionMode(ParseResult r) =>

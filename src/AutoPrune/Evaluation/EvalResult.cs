@@ -18,6 +18,8 @@ public sealed record EvalResult
     public required string Model { get; init; }
     public required string Scorer { get; init; }
     public required string Benchmark { get; init; }
+    /// <summary>Policy settings the run was made with (e.g. budget-mode=faithful), null for the defaults; tables label rows with them.</summary>
+    public SortedDictionary<string, string>? Settings { get; init; }
     public double MeanVisualTokens { get; init; }
     /// <summary>100 * (1 - sum flops / sum unpruned flops).</summary>
     public double FlopsReduction { get; init; }
@@ -56,6 +58,8 @@ public sealed record EvalResult
             Model = settings.Model,
             Scorer = scorer.Name,
             Benchmark = settings.Benchmark,
+            Settings = settings.Options?.Where(kv => kv.Key.StartsWith("set:", StringComparison.Ordinal)).ToDictionary(kv => kv.Key[4..], kv => kv.Value)
+                is { Count: > 0 } set ? new SortedDictionary<string, string>(set, StringComparer.Ordinal) : null,
             MeanVisualTokens = records.Count == 0 ? 0 : records.Average(r => r.MeanVisualTokens),
             FlopsReduction = unpruned > 0 ? 100 * (1 - flops / unpruned) : 0,
             FlopsTotal = flops,

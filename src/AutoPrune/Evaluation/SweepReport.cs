@@ -24,7 +24,11 @@ public sealed record SweepRow
     /// <summary>Median prefill ms of the interleaved timing, null without one.</summary>
     public double? PrefillMsMedian { get; init; }
 
-    public string Label => IsBaseline ? $"{Policy} (unpruned)" : Budget is null ? Policy : $"{Policy}@{Budget}";
+    /// <summary>Settings other than the policy's defaults, e.g. budget-mode=faithful; part of the row's label.</summary>
+    public SortedDictionary<string, string>? Settings { get; init; }
+
+    public string Label => (IsBaseline ? $"{Policy} (unpruned)" : Budget is null ? Policy : $"{Policy}@{Budget}") +
+                          (Settings is { Count: > 0 } s ? $" ({string.Join(", ", s.Select(kv => $"{kv.Key}={kv.Value}"))})" : "");
 }
 
 /// <summary>The paper-style comparison of pruned runs against the unpruned run on the same benchmark and model.</summary>
@@ -109,6 +113,7 @@ public sealed class SweepReport
         Benchmark = r.Benchmark,
         Policy = r.Policy,
         Budget = r.Budget,
+        Settings = r.Settings,
         IsBaseline = baseline,
         N = r.N,
         Accuracy = r.Accuracy,

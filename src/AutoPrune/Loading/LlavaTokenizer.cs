@@ -26,6 +26,8 @@ public sealed class LlavaTokenizer
     public int ImageTokenId { get; }
     /// <summary>SentencePiece pieces plus added tokens (max id + 1).</summary>
     public int VocabSize { get; }
+    /// <summary>Characters of the longest piece or added token: no token covers more of a prompt.</summary>
+    public int MaxTokenChars { get; }
     public bool Legacy { get; }
     public bool AddBos { get; }
     public IReadOnlyDictionary<string, int> AddedTokens => _added;
@@ -37,6 +39,10 @@ public sealed class LlavaTokenizer
         _splitLiterals = added.Keys.OrderByDescending(k => k.Length).ThenBy(k => k, StringComparer.Ordinal).ToArray();
         BosId = bos; EosId = eos; PadId = pad; ImageTokenId = image; VocabSize = vocab; Legacy = legacy; AddBos = addBos;
         _skipOnDecode = [.. added.Values, bos, eos];
+        int longest = 1;
+        foreach (var piece in sp.Vocabulary.Keys) longest = Math.Max(longest, piece.Length);
+        foreach (var literal in added.Keys) longest = Math.Max(longest, literal.Length);
+        MaxTokenChars = longest;
     }
 
     /// <summary>Loads tokenizer.model and tokenizer_config.json from a model folder.</summary>

@@ -17,6 +17,12 @@ public sealed record GenerationOptions
     public IPruningPolicy? Policy { get; init; }
     /// <summary>Called with each generated token id as soon as it is chosen (streaming).</summary>
     public Action<int>? OnToken { get; init; }
+    /// <summary>
+    /// When the prompt plus <see cref="MaxNewTokens"/> exceeds the model's max_position_embeddings: false (default)
+    /// refuses with an <see cref="InvalidPromptException"/>; true generates only as many tokens as fit. A prompt that
+    /// alone fills the context is refused either way.
+    /// </summary>
+    public bool FitToContext { get; init; }
     public CancellationToken Cancellation { get; init; }
 }
 
@@ -57,7 +63,7 @@ public static class Generator
     public static Answer Generate(LlavaModel model, IReadOnlyList<float[]> pixels, TokenizedPrompt prompt, GenerationOptions? options = null)
     {
         options ??= new GenerationOptions();
-        int maxNew = MaxNewTokens(model, options);
+        int maxNew = MaxNewTokens(model, options, prompt.TextTokens, pixels.Count * model.ImageTokens);
         return Decode(model, model.Prefill(pixels, prompt, options.Policy, maxNew), maxNew, options);
     }
 
@@ -69,19 +75,26 @@ public static class Generator
         double visionMs = 0)
     {
         options ??= new GenerationOptions();
-        int maxNew = MaxNewTokens(model, options);
+        int visual = 0;
+        foreach (var image in images) visual += image.Tokens;
+        int maxNew = MaxNewTokens(model, options, prompt.TextTokens, visual);
         var run = model.StartRun(prompt, images, options.Policy, maxNew);
         run.Trace.VisionMs = visionMs;
         return Decode(model, run, maxNew, options);
     }
 
-    private static int MaxNewTokens(IVisionLanguageModel model, GenerationOptions options)
+    /// <summary>Checks the settings and the context before any work: the number of new tokens to generate.</summary>
+    private static int MaxNewTokens(IVisionLanguageModel model, GenerationOptions options, int textTokens, int visualTokens)
     {
         int maxNew = options.MaxNewTokens ?? model.DefaultMaxNewTokens;
-        if (maxNew < 1) throw new ArgumentOutOfRangeException(nameof(options), "max new tokens must be at least 1");
-        if (options.Temperature < 0 || options.TopP <= 0 || options.TopP > 1)
-            throw new ArgumentOutOfRangeException(nameof(options), "temperature must be >= 0 and top-p in (0, 1]");
-        return maxNew;
+        int context = model.LanguageModel.Config.MaxPositionEmbeddings;
+        if (maxNew < 1 || maxNew > context)
+            throw new GenerationOptionException($"max new tokens {maxNew} is outside 1..{context} (the model's max_position_embeddings)");
+        if (!(options.Temperature >= 0) || !float.IsFinite(options.Temperature))
+            throw new GenerationOptionException($"temperature {options.Temperature} must be a finite number >= 0");
+        if (!(options.TopP > 0 && options.TopP <= 1))
+            throw new GenerationOptionException($"top-p {options.TopP} must be in (0, 1]");
+        return ContextLimit.NewTokens(textTokens, visualTokens, maxNew, context, options.FitToContext);
     }
 
     private static Answer Decode(IVisionLanguageModel model, InferenceRun run, int maxNew, GenerationOptions options)

@@ -13,6 +13,8 @@ public interface IVisionLanguageModel : IDisposable
     string Directory { get; }
     LlavaTokenizer Tokenizer { get; }
     LlamaModel LanguageModel { get; }
+    /// <summary>Every weight of the model, with the files that hold them.</summary>
+    Tensors.ModelWeights Weights { get; }
     /// <summary>max_new_tokens of generation_config.json when present.</summary>
     int DefaultMaxNewTokens { get; }
     /// <summary>The most visual tokens one image can become (LLaVA-1.5: always that many; NeXT: the largest tiling).</summary>

@@ -1,3 +1,4 @@
+using System.Numerics.Tensors;
 using System.Diagnostics;
 using AutoPrune.Accounting;
 using AutoPrune.Pruning;
@@ -169,7 +170,7 @@ public sealed class InferenceRun
     /// </summary>
     public int[] Generate(int maxNewTokens, Func<float[], int> pick, int eosId, Action<int>? onToken = null, CancellationToken cancellation = default)
     {
-        if (maxNewTokens < 1) throw new ArgumentOutOfRangeException(nameof(maxNewTokens), "max new tokens must be at least 1");
+        if (maxNewTokens < 1) throw new GenerationOptionException($"max new tokens {maxNewTokens} must be at least 1");
         if (!_prefilled) Prefill();
         var sw = Stopwatch.StartNew();
         var output = new List<int>(maxNewTokens);
@@ -177,6 +178,11 @@ public sealed class InferenceRun
         for (int step = 0; step < maxNewTokens; step++)
         {
             cancellation.ThrowIfCancellationRequested();
+            // NaN logits would make every comparison false and argmax pick id 0: an empty answer reported as success.
+            if (!TensorPrimitives.IsFiniteAll<float>(logits))
+                throw new NonFiniteValueException(
+                    $"the model produced NaN or infinite logits {(step == 0 ? "after the prefill" : $"at decode step {step}")}; " +
+                    "its weights probably hold non-finite values (ModelWeights.FindNonFinite names the first)");
             int next = pick(logits);
             output.Add(next);
             onToken?.Invoke(next);

@@ -2,65 +2,6 @@ using System.Globalization;
 
 namespace AutoPrune.Pruning;
 
-/// <summary>Reads and validates policy-specific settings (PolicyOptions.Settings) with messages that name the policy.</summary>
-internal sealed class SettingsReader
-{
-    private readonly string _policy;
-    private readonly IReadOnlyDictionary<string, string> _settings;
-
-    /// <summary>Rejects unknown keys up front: a typo must not silently fall back to a default.</summary>
-    public SettingsReader(string policy, PolicyOptions options, params string[] known)
-    {
-        _policy = policy;
-        // Names are case-insensitive, as on the command line.
-        var settings = new Dictionary<string, string>(StringComparer.OrdinalIgnoreCase);
-        foreach (var (key, value) in options.Settings)
-        {
-            if (!settings.TryAdd(key, value)) throw new PruningOptionException($"{policy}: setting '{key}' is given twice");
-            if (!Array.Exists(known, k => string.Equals(k, key, StringComparison.OrdinalIgnoreCase)))
-                throw new PruningOptionException(known.Length == 0
-                    ? $"{policy}: unknown setting '{key}' (this policy has no settings)"
-                    : $"{policy}: unknown setting '{key}' (known: {string.Join(", ", known)})");
-        }
-        _settings = settings;
-    }
-
-    public bool Has(string key) => _settings.ContainsKey(key);
-
-    public double? Double(string key, double min, double max, bool minExclusive = false)
-    {
-        if (!_settings.TryGetValue(key, out var s)) return null;
-        if (!double.TryParse(s, NumberStyles.Float, CultureInfo.InvariantCulture, out var v) || double.IsNaN(v) || double.IsInfinity(v))
-            throw new PruningOptionException($"{_policy}: setting {key}='{s}' is not a number");
-        if (v > max || v < min || (minExclusive && v == min))
-            throw new PruningOptionException($"{_policy}: setting {key}={s} is out of range {(minExclusive ? "(" : "[")}{min.ToString(CultureInfo.InvariantCulture)}, {max.ToString(CultureInfo.InvariantCulture)}]");
-        return v;
-    }
-
-    public int? Int(string key, int min, int max)
-    {
-        if (!_settings.TryGetValue(key, out var s)) return null;
-        if (!int.TryParse(s, NumberStyles.Integer, CultureInfo.InvariantCulture, out var v))
-            throw new PruningOptionException($"{_policy}: setting {key}='{s}' is not an integer");
-        if (v < min || v > max)
-            throw new PruningOptionException($"{_policy}: setting {key}={s} is out of range [{min}, {max}]");
-        return v;
-    }
-
-    /// <summary>A comma-separated list of integers, e.g. layers=2,4,6.</summary>
-    public int[]? IntList(string key)
-    {
-        if (!_settings.TryGetValue(key, out var s)) return null;
-        var parts = s.Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries);
-        if (parts.Length == 0) throw new PruningOptionException($"{_policy}: setting {key} is empty");
-        var r = new int[parts.Length];
-        for (int i = 0; i < parts.Length; i++)
-            if (!int.TryParse(parts[i], NumberStyles.Integer, CultureInfo.InvariantCulture, out r[i]))
-                throw new PruningOptionException($"{_policy}: setting {key}='{s}' is not a comma-separated list of integers");
-        return r;
-    }
-}
-
 /// <summary>
 /// Per-layer visual-token schedules of the in-decoder baselines (FastV, PDrop, SparseVLM) and the strict budget
 /// semantics shared by every policy: the budget T is the mean over ALL decoder layers (layer 0 included) of the
@@ -123,10 +64,20 @@ internal static class LayerSchedule
     /// all N0 up to there, then one token per layer.</summary>
     public static double LowestFeasible(int n0, int layers, int firstStart) => (firstStart * (double)n0 + (layers - firstStart)) / layers;
 
+    /// <summary>
+    /// The rule every policy shares: a budget at or above the image's N0 visual tokens means no pruning (recorded in
+    /// the trace with a note), whatever the policy would otherwise plan. True when the prefill keeps everything.
+    /// </summary>
+    public static bool KeepsAll(double? budget, int n0, PruningSetup setup)
+    {
+        if (budget is not { } t || t < n0) return false;
+        setup.Trace.Budget = t;
+        setup.Trace.Notes.Add($"budget {Fmt(t)} >= the {n0} visual tokens of the image: no pruning");
+        return true;
+    }
+
     public static void CheckBudget(string policy, double budget, int n0, double lowest, string why)
     {
-        if (budget > n0)
-            throw new PruningOptionException($"{policy}: budget {Fmt(budget)} exceeds the {n0} visual tokens of the image");
         if (budget < lowest)
             throw new InfeasibleBudgetException(
                 $"{policy}: budget {Fmt(budget)} mean visual tokens per layer is infeasible; the lowest feasible budget is {Fmt(lowest)} ({why})", budget, lowest);
@@ -187,6 +138,7 @@ internal static class PreDecoderBudget
     public static int? Keep(string policy, double? budget, int n0, int fallback, PruningSetup setup)
     {
         if (budget is not { } t) return fallback >= n0 ? null : fallback;
+        if (LayerSchedule.KeepsAll(t, n0, setup)) return null;
         LayerSchedule.CheckBudget(policy, t, n0, 1, "at least one visual token must remain");
         setup.Trace.Budget = t;
         int keep = Math.Clamp((int)Math.Round(t, MidpointRounding.AwayFromZero), 1, n0);

@@ -14,9 +14,12 @@ namespace AutoPrune.Pruning;
 /// </summary>
 public sealed class DivPrune : PreDecoderPolicy
 {
+    public static readonly PolicyInfo Info = new("divprune", "before the decoder", "greedy max-min cosine diversity of projector outputs",
+        "10% of the visual tokens", "original", []);
+
     public override string Name => "divprune";
 
-    public DivPrune(PolicyOptions options) : base(options) => _ = new SettingsReader(Name, options);
+    public DivPrune(PolicyOptions options) : base(options) => _ = new SettingsReader(Info, options);
 
     protected override int DefaultKeep(int n0) => Math.Max(1, (int)Math.Round(0.1 * n0, MidpointRounding.AwayFromZero));
 

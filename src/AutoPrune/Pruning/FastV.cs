@@ -14,6 +14,13 @@ namespace AutoPrune.Pruning;
 /// </summary>
 public sealed class FastV : IPruningPolicy
 {
+    public static readonly PolicyInfo Info = new("fastv", "once, after layer K-1", "attention of the last prompt token",
+        "R = 0.5: half of the visual tokens from layer K on", "original",
+    [
+        new("K", SettingKind.Integer, "2 of 32 layers, scaled to depth", "decoder layer where pruning takes effect, 1..L-1"),
+        new("R", SettingKind.Number, "0.5", "fraction dropped at layer K, 0 <= R < 1; only without a budget"),
+    ]);
+
     public string Name => "fastv";
     public PositionMode Positions { get; }
 
@@ -22,7 +29,7 @@ public sealed class FastV : IPruningPolicy
 
     public FastV(PolicyOptions options)
     {
-        var s = new SettingsReader(Name, options, "K", "R");
+        var s = new SettingsReader(Info, options);
         _k = s.Int("K", 1, 10_000);
         _ratio = s.Double("R", 0, 1);
         if (_ratio >= 1) throw new PruningOptionException("fastv: setting R must be below 1 (R=1 would drop every visual token)");
@@ -35,6 +42,7 @@ public sealed class FastV : IPruningPolicy
     public IPruningRun Begin(PruningSetup setup)
     {
         int n0 = setup.VisualTokens, L = setup.DecoderLayers;
+        if (LayerSchedule.KeepsAll(_budget, n0, setup)) return NoPruning.KeepAll.Instance;
         if (L < 2) throw new PruningOptionException($"fastv: a {L}-layer decoder has no layer to prune after");
         int k = _k ?? LayerSchedule.Scale(2, L);
         if (k > L - 1) throw new PruningOptionException($"fastv: K={k} must be within 1..{L - 1} for a {L}-layer decoder");

@@ -12,9 +12,11 @@ namespace AutoPrune.Pruning;
 /// </summary>
 public sealed class FasterVlm : PreDecoderPolicy
 {
+    public static readonly PolicyInfo Info = new("fastervlm", "before the decoder", "vision [CLS] attention", "25% of the visual tokens", "original", []);
+
     public override string Name => "fastervlm";
 
-    public FasterVlm(PolicyOptions options) : base(options) => _ = new SettingsReader(Name, options);
+    public FasterVlm(PolicyOptions options) : base(options) => _ = new SettingsReader(Info, options);
 
     protected override VisualSelection Select(PreDecoderContext ctx, int keep) => new(Ranking.TopKInOrder(ctx.ClsAttention, keep));
 }

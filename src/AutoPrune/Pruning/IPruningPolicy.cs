@@ -43,6 +43,8 @@ public interface IPruningRun
 /// <summary>The unpruned model as a policy: keeps everything.</summary>
 public sealed class NoPruning : IPruningPolicy
 {
+    public static readonly PolicyInfo Info = new("none", "nowhere", "-", "every visual token (takes no budget)", "original", []);
+
     public string Name => "none";
     public PositionMode Positions => PositionMode.Original;
     public IPruningRun Begin(PruningSetup setup) => KeepAll.Instance;

@@ -20,6 +20,13 @@ namespace AutoPrune.Pruning;
 /// </summary>
 public sealed class PDrop : IPruningPolicy
 {
+    public static readonly PolicyInfo Info = new("pdrop", "at the start of each stage (layers 8/16/24 of 32, scaled)",
+        "attention of the last instruction token, scored with the stage's first layer's q/k", "lambda = 0.5: each stage keeps half", "compact",
+    [
+        new("layers", SettingKind.IntegerList, "8,16,24 of 32, scaled to depth", "stage start layers, in the model's own layers"),
+        new("lambda", SettingKind.Number, "0.5", "fraction each stage keeps, 0 < lambda <= 1; only without a budget"),
+    ]);
+
     public string Name => "pdrop";
     public PositionMode Positions { get; }
 
@@ -28,7 +35,7 @@ public sealed class PDrop : IPruningPolicy
 
     public PDrop(PolicyOptions options)
     {
-        var s = new SettingsReader(Name, options, "layers", "lambda");
+        var s = new SettingsReader(Info, options);
         _layers = s.IntList("layers");
         _lambda = s.Double("lambda", 0, 1, minExclusive: true);
         if (_lambda != null && options.Budget != null)
@@ -40,6 +47,7 @@ public sealed class PDrop : IPruningPolicy
     public IPruningRun Begin(PruningSetup setup)
     {
         int n0 = setup.VisualTokens, L = setup.DecoderLayers;
+        if (LayerSchedule.KeepsAll(_budget, n0, setup)) return NoPruning.KeepAll.Instance;
         if (L < 2) throw new PruningOptionException($"pdrop: a {L}-layer decoder has no layer to prune after");
         if (_layers != null) LayerSchedule.Validate(_layers, L, Name);
         var starts = _layers ?? LayerSchedule.ScaleAll([8, 16, 24], L, Name);

@@ -8,12 +8,15 @@ namespace AutoPrune.Pruning;
 /// </summary>
 public sealed class RandomPruning : PreDecoderPolicy
 {
+    public static readonly PolicyInfo Info = new("random", "before the decoder", "nothing: a seeded uniform draw (a floor)", "25% of the visual tokens", "original",
+        [new("seed", SettingKind.Integer, "0", "random seed; the same seed draws the same tokens for images of one size")]);
+
     public override string Name => "random";
     private readonly int _seed;
 
     public RandomPruning(PolicyOptions options) : base(options)
     {
-        var s = new SettingsReader(Name, options, "seed");
+        var s = new SettingsReader(Info, options);
         _seed = s.Int("seed", int.MinValue, int.MaxValue) ?? 0;
     }
 

@@ -26,6 +26,13 @@ namespace AutoPrune.Pruning;
 /// </summary>
 public sealed class SparseVlm : IPruningPolicy
 {
+    public static readonly PolicyInfo Info = new("sparsevlm", "stages at layers 2/6/16 of 32 (scaled)",
+        "attention of the rater text tokens; dropped tokens recycled", "the official 576-token count table scaled by N0/576, recycled tokens on top", "compact",
+    [
+        new("layers", SettingKind.IntegerList, "2,6,16 of 32, scaled to depth", "stage start layers, in the model's own layers"),
+        new("table", SettingKind.Integer, "the nearest to T/N0", "official count table shaping the stages: 192, 128 or 64"),
+    ]);
+
     public string Name => "sparsevlm";
     public PositionMode Positions { get; }
 
@@ -38,7 +45,7 @@ public sealed class SparseVlm : IPruningPolicy
 
     public SparseVlm(PolicyOptions options)
     {
-        var s = new SettingsReader(Name, options, "layers", "table");
+        var s = new SettingsReader(Info, options);
         _layers = s.IntList("layers");
         if (s.Int("table", 0, 1000) is { } t)
         {
@@ -56,6 +63,7 @@ public sealed class SparseVlm : IPruningPolicy
     public IPruningRun Begin(PruningSetup setup)
     {
         int n0 = setup.VisualTokens, L = setup.DecoderLayers;
+        if (LayerSchedule.KeepsAll(_budget, n0, setup)) return NoPruning.KeepAll.Instance;
         if (L < 2) throw new PruningOptionException($"sparsevlm: a {L}-layer decoder has no layer to prune after");
         if (_layers != null) LayerSchedule.Validate(_layers, L, Name);
         var starts = _layers ?? LayerSchedule.ScaleAll([2, 6, 16], L, Name);

@@ -7,9 +7,12 @@ namespace AutoPrune.Pruning;
 /// </summary>
 public sealed class UniformPruning : PreDecoderPolicy
 {
+    public static readonly PolicyInfo Info = new("uniform", "before the decoder", "nothing: an even stride over the raster order (a floor)",
+        "25% of the visual tokens", "original", []);
+
     public override string Name => "uniform";
 
-    public UniformPruning(PolicyOptions options) : base(options) => _ = new SettingsReader(Name, options);
+    public UniformPruning(PolicyOptions options) : base(options) => _ = new SettingsReader(Info, options);
 
     protected override VisualSelection Select(PreDecoderContext ctx, int keep) => new(Select(ctx.VisualTokens, keep));
 

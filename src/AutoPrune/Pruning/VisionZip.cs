@@ -19,12 +19,16 @@ namespace AutoPrune.Pruning;
 /// </summary>
 public sealed class VisionZip : PreDecoderPolicy
 {
+    public static readonly PolicyInfo Info = new("visionzip", "before the decoder",
+        "dominant tokens by vision [CLS] attention + contextual tokens merged by key similarity", "25% of the visual tokens", "original",
+        [new("dominant-ratio", SettingKind.Number, "0.84375 (54/64)", "share of dominant tokens in the budget, 0 < r <= 1")]);
+
     public override string Name => "visionzip";
     private readonly double _ratio;
 
     public VisionZip(PolicyOptions options) : base(options)
     {
-        var s = new SettingsReader(Name, options, "dominant-ratio");
+        var s = new SettingsReader(Info, options);
         _ratio = s.Double("dominant-ratio", 0, 1, minExclusive: true) ?? 54.0 / 64.0;
     }
 

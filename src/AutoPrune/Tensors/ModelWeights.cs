@@ -38,6 +38,29 @@ public sealed class ModelWeights : IDisposable
         return w;
     }
 
+    /// <summary>
+    /// The first NaN or infinite value in any tensor (in name order), or null when every value is finite. Reads every
+    /// weight once: for a 7B BF16 checkpoint that is 13.5 GB through the page cache, seconds rather than
+    /// milliseconds, so it runs only on request. Quantized blocks are checked after decoding.
+    /// </summary>
+    public (string Tensor, long Index, float Value)? FindNonFinite()
+    {
+        var buf = new float[1 << 16];
+        foreach (var name in _byName.Keys.Order(StringComparer.Ordinal))
+        {
+            var w = _byName[name];
+            for (long start = 0; start < w.ElementCount; start += buf.Length)
+            {
+                var chunk = buf.AsSpan(0, (int)Math.Min(buf.Length, w.ElementCount - start));
+                w.CopyTo(start, chunk);
+                if (System.Numerics.Tensors.TensorPrimitives.IsFiniteAll<float>(chunk)) continue;
+                for (int i = 0; i < chunk.Length; i++)
+                    if (!float.IsFinite(chunk[i])) return (name, start + i, chunk[i]);
+            }
+        }
+        return null;
+    }
+
     /// <summary>Checks every memory-mapped file behind these weights (see <see cref="IMappedWeightsFile.CheckUnchanged"/>).</summary>
     public void CheckFilesUnchanged()
     {

@@ -52,3 +52,19 @@ public sealed class BadInputCliTests
             "thin.png", "32768x32768");
     }
 }
+
+/// <summary>NaN weights: refused at load with --check-weights.</summary>
+public sealed class NonFiniteWeightsCliTests
+{
+    [Fact]
+    public void CheckWeightsRefusesANanWeight()
+    {
+        var dir = TinyModelCopy.WithPoisonedBf16("language_model.model.norm.weight", 0x7FC0);
+        var (code, _, stderr) = CliTests.Run("ask", "--image", Path.Combine(TestPaths.Golden, "case0.png"), "What color?",
+            "--model", dir, "--check-weights");
+        Assert.True(code == 1, stderr);
+        Assert.StartsWith("error: ", stderr);
+        Assert.Contains("language_model.model.norm.weight", stderr);
+        Assert.Contains("NaN", stderr);
+    }
+}

@@ -105,4 +105,17 @@ public sealed class CliTests
         Assert.True(code == 0, stderr);
         Assert.Contains("+ 256 visual tokens)", stderr);
     }
+
+    [Theory]
+    [InlineData("autoprune")]
+    [InlineData("fastv")]
+    [InlineData("divprune")]
+    public void ABudgetAtOrAboveTheVisualTokensMeansNoPruningForEveryPolicy(string policy)
+    {
+        var (code, stdout, stderr) = Run("ask", "--image", Case(0), "Is there a yellow square?", "--model", TestPaths.TinyModel,
+            "--policy", policy, "--budget", "1000000", "--max-new-tokens", "1", "--trace");
+        Assert.True(code == 0, stderr);
+        Assert.Contains("note: budget 1000000 >= the 256 visual tokens of the image: no pruning", stdout);
+        Assert.Contains("mean visual tokens/layer 256.0", stderr);
+    }
 }

@@ -7,32 +7,8 @@ public sealed class SweepCliTests
 {
     private static string Mini => Path.Combine(TestPaths.RepoRoot, "tests", "AutoPrune.Tests", "Fixtures", "shapes-mini");
 
-    private static (int code, string stdout, string stderr) Sweep(string dir, params string[] extra) =>
+    internal static (int code, string stdout, string stderr) Sweep(string dir, params string[] extra) =>
         CliTests.Run(["sweep", "--model", TestPaths.TinyModel, "--data", Mini, "--max-new-tokens", "2", "--output", dir, .. extra]);
-
-    [Fact]
-    public void APolicyDoingTheUnprunedWorkReportsAboutOneX()
-    {
-        // Budget 256 = every visual token: uniform and random do exactly the unpruned work. Before the interleaved
-        // timing the unpruned run went first, cold, and these rows read 1.9x and 2.5x. The band is wide for CI noise.
-        var dir = TestPaths.TempDir();
-        try
-        {
-            var (code, stdout, stderr) = Sweep(dir, "--policies", "uniform,random", "--budgets", "256", "--limit", "3",
-                "--timing-questions", "3", "--timing-reps", "3");
-            Assert.True(code == 0, stderr);
-            using var doc = JsonDocument.Parse(File.ReadAllText(Path.Combine(dir, "sweep.json")));
-            var rows = doc.RootElement.GetProperty("rows").EnumerateArray().ToList();
-            Assert.Equal(3, rows.Count);
-            foreach (var row in rows.Skip(1))
-            {
-                Assert.Equal(256, row.GetProperty("mean_visual_tokens").GetDouble());
-                Assert.InRange(row.GetProperty("prefill_speedup").GetDouble(), 0.6, 1.6);
-            }
-            Assert.Contains("interleaved", stdout);
-        }
-        finally { Directory.Delete(dir, true); }
-    }
 
     [Fact]
     public void BadSettingOrUnknownPolicyIsAnErrorNotInfeasible()
@@ -41,12 +17,16 @@ public sealed class SweepCliTests
         try
         {
             var (code, stdout, stderr) = Sweep(dir, "--policies", "fastv", "--budgets", "64", "--set", "x0=10");
-            Assert.Equal(1, code);
             Assert.Contains("x0", stderr);
             Assert.DoesNotContain("infeasible", stderr + stdout);
+            Assert.Contains("none of the swept policies", stderr);
+            Assert.Equal(2, code);
             (code, _, stderr) = Sweep(dir, "--policies", "fastv,magic", "--budgets", "64");
             Assert.Equal(2, code);
             Assert.Contains("unknown policy 'magic'", stderr);
+            (code, _, stderr) = Sweep(dir, "--policies", "fastv", "--budgets", "64", "--set", "R=2");
+            Assert.Equal(1, code);                                         // a declared setting with a bad value: the policy says why
+            Assert.Contains("fastv: setting R=2 is out of range", stderr);
             Assert.False(File.Exists(Path.Combine(dir, "none.json")));   // refused before any question ran
         }
         finally { Directory.Delete(dir, true); }
@@ -58,9 +38,10 @@ public sealed class SweepCliTests
         var dir = TestPaths.TempDir();
         try
         {
-            // fastv cannot go below 32.875 on 8 layers; --positions is accepted as in eval.
+            // fastv cannot go below 32.875 on 8 layers; --positions and AutoPrune's flags are accepted as in eval, and each
+            // policy gets the settings it declares (fastv has no x0).
             var (code, stdout, stderr) = Sweep(dir, "--policies", "fastv,autoprune", "--budgets", "64,10", "--limit", "2",
-                "--positions", "original", "--timing-questions", "0");
+                "--positions", "original", "--x0", "14", "--budget-mode", "faithful", "--timing-questions", "0");
             Assert.True(code == 0, stderr);
             var md = File.ReadAllText(Path.Combine(dir, "sweep.md"));
             Assert.Contains("Not run (infeasible)", md);
@@ -70,6 +51,37 @@ public sealed class SweepCliTests
             using var meta = JsonDocument.Parse(File.ReadAllText(Path.Combine(dir, "autoprune_64.predictions.jsonl.meta.json")));
             var opts = meta.RootElement.GetProperty("options");
             Assert.Equal("original", opts.GetProperty("positions").GetString());
+            Assert.Equal("14", opts.GetProperty("set:x0").GetString());
+            Assert.Contains("| autoprune@64 (budget-mode=faithful, x0=14) |", md);   // a non-default setting labels the row
+        }
+        finally { Directory.Delete(dir, true); }
+    }
+}
+
+/// <summary>The timing property runs alone (not beside the rest of the suite), so the suite's own load does not disturb it.</summary>
+[Collection(EnvironmentCollection.Name)]
+public sealed class SweepTimingCliTests
+{
+    [Fact]
+    public void APolicyDoingTheUnprunedWorkReportsAboutOneX()
+    {
+        // Budget 256 = every visual token: uniform and random do exactly the unpruned work. Before the interleaved
+        // timing the unpruned run went first, cold, and these rows read 1.9x and 2.5x. The band is wide for CI noise.
+        var dir = TestPaths.TempDir();
+        try
+        {
+            var (code, stdout, stderr) = SweepCliTests.Sweep(dir, "--policies", "uniform,random", "--budgets", "256", "--limit", "3",
+                "--timing-questions", "3", "--timing-reps", "5");
+            Assert.True(code == 0, stderr);
+            using var doc = JsonDocument.Parse(File.ReadAllText(Path.Combine(dir, "sweep.json")));
+            var rows = doc.RootElement.GetProperty("rows").EnumerateArray().ToList();
+            Assert.Equal(3, rows.Count);
+            foreach (var row in rows.Skip(1))
+            {
+                Assert.Equal(256, row.GetProperty("mean_visual_tokens").GetDouble());
+                Assert.InRange(row.GetProperty("prefill_speedup").GetDouble(), 0.6, 1.6);
+            }
+            Assert.Contains("interleaved", stdout);
         }
         finally { Directory.Delete(dir, true); }
     }

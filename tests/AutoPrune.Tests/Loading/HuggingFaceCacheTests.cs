@@ -109,10 +109,3 @@ public sealed class HuggingFaceCacheTests
         finally { Environment.SetEnvironmentVariable("AUTOPRUNE_MODEL", old); }
     }
 }
-
-/// <summary>Tests that change process-wide environment variables or the current directory run one at a time.</summary>
-[CollectionDefinition(Name, DisableParallelization = true)]
-public sealed class EnvironmentCollection
-{
-    public const string Name = "environment";
-}

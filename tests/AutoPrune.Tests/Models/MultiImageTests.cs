@@ -65,7 +65,7 @@ public sealed class MultiImageTests(TinyModelFixture fx) : IClassFixture<TinyMod
     }
 
     [Theory]
-    [InlineData("autoprune", 57.0)]
+    [InlineData("autoprune", 100.0)]
     [InlineData("fastv", 100.0)]
     [InlineData("sparsevlm", 100.0)]
     [InlineData("divprune", 100.0)]
@@ -86,7 +86,7 @@ public sealed class MultiImageTests(TinyModelFixture fx) : IClassFixture<TinyMod
             // Every layer's cache holds the text and exactly the visual tokens it processed (plus the decoded tokens).
             Assert.Equal(prompt.TextTokens + t.VisualTokensPerLayer[l] + run.DecodedTokens, run.Cache.Layers[l].Length);
         }
-        if (name != "autoprune") Assert.InRange(t.MeanVisualTokens, budget - 1, budget + 1);   // faithful AutoPrune counts layer 0 as 2.5T
+        Assert.InRange(t.MeanVisualTokens, budget - 1, budget + 1);   // the budget is what the layers process, for every policy
         var spans = run.Spans;
         Assert.Equal(t.VisualTokensPerLayer[^1], spans[0].Count + spans[1].Count);
         Assert.Equal(spans[0].Row + spans[0].Count + (prompt.ImagePositions[1] - prompt.ImagePositions[0] - 1), spans[1].Row);

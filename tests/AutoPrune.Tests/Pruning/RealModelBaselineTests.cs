@@ -77,7 +77,14 @@ public sealed class RealModelBaselineTests(TinyModelFixture fx) : IClassFixture<
         Assert.Throws<InfeasibleBudgetException>(() => model.Prefill(pixels, prompt, Create(name, lowest - 0.01)));
         var ok = model.Prefill(pixels, prompt, Create(name, lowest));
         Assert.InRange(ok.Trace.MeanVisualTokens, lowest - 1, lowest + 1);
-        Assert.Contains("exceeds", Assert.Throws<PruningOptionException>(() => model.Prefill(pixels, prompt, Create(name, model.ImageTokens + 1))).Message);
+        // At or above the image's visual tokens: no pruning, with a note, for every policy.
+        foreach (var full in new double[] { model.ImageTokens, model.ImageTokens + 1, 1e6 })
+        {
+            var all = model.Prefill(pixels, prompt, Create(name, full));
+            Assert.All(all.Trace.VisualTokensPerLayer, v => Assert.Equal(model.ImageTokens, v));
+            Assert.Equal(0, all.Trace.Flops - all.Trace.FlopsUnpruned, 6);
+            Assert.Contains(all.Trace.Notes, n => n.Contains("no pruning", StringComparison.Ordinal));
+        }
     }
 
     private static double LowestNamed(string message)

@@ -30,6 +30,22 @@ public static class TinyModelCopy
         return dir;
     }
 
+    /// <summary>
+    /// A copy whose BF16 weights (model.bf16.safetensors, copied, not linked) hold <paramref name="bits"/> as the first
+    /// element of <paramref name="tensor"/>; the F32 file is left out so the folder has one weights file.
+    /// </summary>
+    public static string WithPoisonedBf16(string tensor, ushort bits)
+    {
+        var dir = Create(linkWeights: false);
+        var bytes = File.ReadAllBytes(Path.Combine(TestPaths.TinyModel, "model.bf16.safetensors"));
+        long n = BitConverter.ToInt64(bytes, 0);
+        var header = JsonNode.Parse(bytes.AsSpan(8, (int)n))!.AsObject();
+        long begin = header[tensor]!["data_offsets"]![0]!.GetValue<long>();
+        BitConverter.TryWriteBytes(bytes.AsSpan((int)(8 + n + begin), 2), bits);
+        File.WriteAllBytes(Path.Combine(dir, "model.bf16.safetensors"), bytes);
+        return dir;
+    }
+
     public static string WithFile(string file, Action<JsonObject> edit) =>
         Create(new Dictionary<string, Action<JsonObject>> { [file] = edit });
 

@@ -100,14 +100,18 @@ public sealed class LlavaModel : IVisionLanguageModel
 
     /// <summary>The chat template around <paramref name="question"/> with <paramref name="images"/> image slots, tokenized.</summary>
     public TokenizedPrompt Tokenize(string question, int images = 1) =>
-        TokenizeWith(Tokenizer, Config.ImageTokenIndex, ChatTemplate.Format(question, Config.Text.ModelType, images), images);
+        TokenizeWith(Tokenizer, Config.ImageTokenIndex, ChatTemplate.Format(question, Config.Text.ModelType, images), images,
+            Config.Text.MaxPositionEmbeddings);
 
     /// <summary>Tokenizes a prompt already in the model's chat format; every &lt;image&gt; token is an image placeholder.</summary>
-    public TokenizedPrompt TokenizePrompt(string text) => TokenizeWith(Tokenizer, Config.ImageTokenIndex, text, null);
+    public TokenizedPrompt TokenizePrompt(string text) =>
+        TokenizeWith(Tokenizer, Config.ImageTokenIndex, text, null, Config.Text.MaxPositionEmbeddings);
 
     /// <summary>Every <paramref name="imageTokenIndex"/> in the encoded prompt is a placeholder; <paramref name="images"/>, when given, is how many there must be.</summary>
-    internal static TokenizedPrompt TokenizeWith(LlavaTokenizer tokenizer, int imageTokenIndex, string prompt, int? images)
+    internal static TokenizedPrompt TokenizeWith(LlavaTokenizer tokenizer, int imageTokenIndex, string prompt, int? images,
+        int maxPositions = int.MaxValue)
     {
+        ContextLimit.CheckTextLength(prompt, maxPositions, tokenizer.MaxTokenChars);
         var ids = tokenizer.EncodePrompt(prompt);
         var positions = new List<int>();
         for (int i = 0; i < ids.Length; i++)
@@ -131,6 +135,7 @@ public sealed class LlavaModel : IVisionLanguageModel
     /// <summary>Vision tower + projector: one image's features, independent of any prompt (cacheable).</summary>
     public ImageFeatures EncodeImage(float[] pixels)
     {
+        Weights.CheckFilesUnchanged();
         var vis = Vision.Forward(pixels);
         var feats = Projector.Forward(vis.Features, vis.Tokens);
         return new ImageFeatures(feats, vis.Tokens, Config.Text.HiddenSize, vis.ClsAttention, vis.Keys, Config.Vision.HiddenSize);
@@ -140,8 +145,12 @@ public sealed class LlavaModel : IVisionLanguageModel
     public ImageFeatures EncodeImage(RgbImage image) => EncodeImage(PreprocessImage(image));
 
     /// <summary>A run over already encoded images (one per placeholder of the prompt); call Prefill or Generate on it.</summary>
-    public InferenceRun StartRun(TokenizedPrompt prompt, IReadOnlyList<ImageFeatures> images, IPruningPolicy? policy = null, int reserveForDecode = 8) =>
-        new(LanguageModel, prompt, images, policy, reserveForDecode);
+    public InferenceRun StartRun(TokenizedPrompt prompt, IReadOnlyList<ImageFeatures> images, IPruningPolicy? policy = null, int reserveForDecode = 8)
+    {
+        // A weights file shrunk or rewritten since loading would be read past its end (SIGBUS) or give other answers.
+        Weights.CheckFilesUnchanged();
+        return new(LanguageModel, prompt, images, policy, reserveForDecode);
+    }
 
     /// <summary>
     /// Vision tower + projector + merge + decoder prefill with a pruning policy, for a prompt with one image.

@@ -121,7 +121,8 @@ public sealed class LlavaNextModel : IVisionLanguageModel
 
     /// <summary>Chat template + tokenizer with one placeholder per image (each replaced by its packed tokens in the run).</summary>
     public TokenizedPrompt Tokenize(string question, int images = 1) =>
-        LlavaModel.TokenizeWith(Tokenizer, Config.Llava.ImageTokenIndex, ChatTemplate.Format(question, Config.Llava.Text.ModelType, images), images);
+        LlavaModel.TokenizeWith(Tokenizer, Config.Llava.ImageTokenIndex, ChatTemplate.Format(question, Config.Llava.Text.ModelType, images), images,
+            Config.Llava.Text.MaxPositionEmbeddings);
 
     /// <summary>The prompt ids as HF's processor writes them: the image placeholder repeated once per packed token.</summary>
     public int[] ExpandedIds(TokenizedPrompt prompt, int imageTokens)
@@ -190,6 +191,7 @@ public sealed class LlavaNextModel : IVisionLanguageModel
     public InferenceRun StartRun(TokenizedPrompt prompt, IReadOnlyList<ImageFeatures> images, IPruningPolicy? policy = null, int reserveForDecode = 8)
     {
         CheckContext(prompt, images, reserveForDecode);
+        Weights.CheckFilesUnchanged();
         return new InferenceRun(LanguageModel, prompt, images, policy, reserveForDecode);
     }
 

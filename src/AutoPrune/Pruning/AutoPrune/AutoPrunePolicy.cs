@@ -30,6 +30,22 @@ public sealed class AutoPrunePolicy : IPruningPolicy
     public const string PolicyName = "autoprune";
     public const double ClsMiWeight = 0.3;
 
+    public static readonly PolicyInfo Info = new(PolicyName,
+        "after layer 0 (preselects 2.5T), then after every layer on a logistic schedule adapted to the question's mutual information",
+        "[CLS] attention + MI-weighted text attention, then text-to-visual attention; dropped tokens recycled",
+        "round(64 N0/576): 28 of 256, 64 of 576 visual tokens", "compact",
+    [
+        new("x0", SettingKind.Number, "14.9", "retention-curve midpoint, given for 32 layers and scaled by depth"),
+        new("k0", SettingKind.Number, "0.4", "curve slope at zero mutual information"),
+        new("gamma", SettingKind.Number, "0.2", "slope decrease per unit of MI1: k = max(k0 - gamma MI1, 0)"),
+        new("budget-mode", SettingKind.Choice, "strict",
+            "strict: the budget is the mean of the visual tokens every layer processes; faithful: the official accounting " +
+            "(layer 0 counted as 2.5T), a reproduction mode that processes more than the budget", "strict", "faithful"),
+        new("recycle", SettingKind.Boolean, "true", "recycle the best dropped tokens into merged clusters"),
+        new("mi-norm", SettingKind.Choice, "sum", "normalization of MI1: sum over heads (official), mean over heads, or mean per text token",
+            "sum", "mean", "mean-per-text"),
+    ]);
+
     public string Name => PolicyName;
     public PositionMode Positions { get; }
     public double? Budget { get; }
@@ -44,35 +60,20 @@ public sealed class AutoPrunePolicy : IPruningPolicy
     {
         Budget = options.Budget;
         Positions = options.Positions ?? PositionMode.Compact;
-        var s = options.Settings;
-        foreach (var key in s.Keys)
-            if (Array.IndexOf(SettingNames, key.ToLowerInvariant()) < 0)
-                throw new PruningOptionException($"autoprune: unknown setting '{key}' (known: {string.Join(", ", SettingNames)})");
-        X0At32 = Number(s, "x0", RetentionCurve.DefaultX0At32, 0, 1000, exclusiveMin: true);
-        K0 = Number(s, "k0", 0.4, 0, 100);
-        Gamma = Number(s, "gamma", 0.2, 0, 1000);
-        Mode = Get(s, "budget-mode")?.ToLowerInvariant() switch
+        var s = new SettingsReader(Info, options);
+        X0At32 = s.Double("x0", 0, 1000, minExclusive: true) ?? RetentionCurve.DefaultX0At32;
+        K0 = s.Double("k0", 0, 100) ?? 0.4;
+        Gamma = s.Double("gamma", 0, 1000) ?? 0.2;
+        // Strict by default: the budget is what the layers process. Faithful (the official accounting) is a reproduction mode.
+        Mode = s.Choice("budget-mode") == "faithful" ? BudgetMode.Faithful : BudgetMode.Strict;
+        Recycle = s.Bool("recycle") ?? true;
+        MiNorm = s.Choice("mi-norm") switch
         {
-            null or "faithful" => BudgetMode.Faithful,
-            "strict" => BudgetMode.Strict,
-            var v => throw new PruningOptionException($"autoprune: budget-mode must be faithful or strict, got '{v}'"),
-        };
-        Recycle = Get(s, "recycle")?.ToLowerInvariant() switch
-        {
-            null or "true" or "1" or "yes" or "on" => true,
-            "false" or "0" or "no" or "off" => false,
-            var v => throw new PruningOptionException($"autoprune: recycle must be true or false, got '{v}'"),
-        };
-        MiNorm = Get(s, "mi-norm")?.ToLowerInvariant() switch
-        {
-            null or "sum" => MiNormalization.Sum,
             "mean" => MiNormalization.Mean,
             "mean-per-text" => MiNormalization.MeanPerText,
-            var v => throw new PruningOptionException($"autoprune: mi-norm must be sum, mean or mean-per-text, got '{v}'"),
+            _ => MiNormalization.Sum,
         };
     }
-
-    public static readonly string[] SettingNames = ["x0", "k0", "gamma", "budget-mode", "recycle", "mi-norm"];
 
     /// <summary>The default budget for N0 visual tokens: the paper's 64 of 576, rounded.</summary>
     public static double DefaultBudget(int n0) => Math.Max(1, Math.Round(64.0 * n0 / 576.0));
@@ -81,6 +82,10 @@ public sealed class AutoPrunePolicy : IPruningPolicy
     {
         var trace = setup.Trace;
         int n0 = setup.VisualTokens, layers = setup.DecoderLayers;
+        if (LayerSchedule.KeepsAll(Budget, n0, setup)) return NoPruning.KeepAll.Instance;
+        if (Mode == BudgetMode.Faithful)
+            trace.Notes.Add("budget mode faithful (the official accounting, a reproduction mode): layer 0 counts as its 2.5T preselection, " +
+                            "so the layers process more visual tokens than the budget on average");
         double target = Budget ?? DefaultBudget(n0);
         if (Mode == BudgetMode.Strict && Budget == null && target < BudgetSolver.MinStrictBudget(n0, layers))
         {
@@ -91,7 +96,7 @@ public sealed class AutoPrunePolicy : IPruningPolicy
         trace.Budget = target;
         if (target >= n0 || layers < 2)
         {
-            trace.Notes.Add("budget ≥ visual tokens: no pruning");
+            trace.Notes.Add(layers < 2 ? "a one-layer decoder: no pruning" : "budget >= visual tokens: no pruning");
             return NoPruning.KeepAll.Instance;
         }
         int preselect = BudgetSolver.Preselection(n0, layers, target, Mode, Recycle);   // throws for an infeasible strict budget
@@ -202,22 +207,5 @@ public sealed class AutoPrunePolicy : IPruningPolicy
         double inv = 1.0 / Math.Max(1, heads * nText);
         for (int v = 0; v < nVis; v++) mean[v] = (float)(acc[v] * inv);
         return mean;
-    }
-
-    private static string? Get(IReadOnlyDictionary<string, string> s, string name)
-    {
-        foreach (var (k, v) in s) if (string.Equals(k, name, StringComparison.OrdinalIgnoreCase)) return v;
-        return null;
-    }
-
-    private static double Number(IReadOnlyDictionary<string, string> s, string name, double def, double min, double max, bool exclusiveMin = false)
-    {
-        var text = Get(s, name);
-        if (text == null) return def;
-        if (!double.TryParse(text, NumberStyles.Float, CultureInfo.InvariantCulture, out var v) || !double.IsFinite(v))
-            throw new PruningOptionException($"autoprune: {name} must be a number, got '{text}'");
-        if ((exclusiveMin ? v <= min : v < min) || v > max)
-            throw new PruningOptionException($"autoprune: {name} must be in {(exclusiveMin ? "(" : "[")}{min.ToString(CultureInfo.InvariantCulture)}, {max.ToString(CultureInfo.InvariantCulture)}], got {text}");
-        return v;
     }
 }

@@ -81,7 +81,7 @@ public sealed class NextPruningTests(NextModelFixture fx) : IClassFixture<NextMo
     {
         var g = new NextGolden("case0");
         var image = fx.Spatial.EncodeAnyres(ImageLoader.Load(g.ImagePath));
-        var pre = fx.Spatial.Prefill(image, fx.Spatial.Tokenize(g["question"].GetString()!), Create("autoprune", 20));
+        var pre = fx.Spatial.Prefill(image, fx.Spatial.Tokenize(g["question"].GetString()!), Create("autoprune", 30));
         Assert.Equal(80, pre.Trace.VisualTokensIn);
         Assert.All(pre.Logits, v => Assert.True(float.IsFinite(v)));
     }

@@ -213,7 +213,7 @@ public sealed class AutoPrunePolicyTests(TinyModelFixture fx) : IClassFixture<Ti
         var e = Assert.Throws<InfeasibleBudgetException>(() => fx.F32.Prefill(pixels, prompt, Make(Math.Floor(min) - 1, ("budget-mode", "strict"))));
         Assert.Contains(min.ToString("0.######", CultureInfo.InvariantCulture), e.Message);
         // The faithful accounting (layer 0 counted as 2.5T) accepts the same budget.
-        var ok = fx.F32.Prefill(pixels, prompt, Make(Math.Floor(min) - 1));
+        var ok = fx.F32.Prefill(pixels, prompt, Make(Math.Floor(min) - 1, ("budget-mode", "faithful")));
         Assert.True(ok.Trace.Values["budget_mean_accounted"] < min);
     }
 
@@ -239,7 +239,8 @@ public sealed class AutoPrunePolicyTests(TinyModelFixture fx) : IClassFixture<Ti
         Assert.Equal((10, 0.5, 0.1, BudgetMode.Strict, false, MiNormalization.MeanPerText, PositionMode.Compact),
             (p.X0At32, p.K0, p.Gamma, p.Mode, p.Recycle, p.MiNorm, p.Positions));
         var d = (AutoPrunePolicy)Make(null);
-        Assert.Equal((14.9, 0.4, 0.2, BudgetMode.Faithful, true, MiNormalization.Sum), (d.X0At32, d.K0, d.Gamma, d.Mode, d.Recycle, d.MiNorm));
+        // Strict by default: the budget is the mean of what the layers process; faithful is the reproduction mode.
+        Assert.Equal((14.9, 0.4, 0.2, BudgetMode.Strict, true, MiNormalization.Sum), (d.X0At32, d.K0, d.Gamma, d.Mode, d.Recycle, d.MiNorm));
         Assert.Equal(64, AutoPrunePolicy.DefaultBudget(576));
         Assert.Equal(28, AutoPrunePolicy.DefaultBudget(256));
     }
