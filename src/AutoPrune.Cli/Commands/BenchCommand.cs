@@ -15,8 +15,13 @@ public static class BenchCommand
         var shape = new Option<string>("--shape") { Description = "llava-7b, llava-13b, llava-next-7b (5 tiles, 2,880 visual tokens), tiny (the embedded model's shape, built in) or a model folder", DefaultValueFactory = _ => "llava-7b", HelpName = "NAME|DIR" };
         var layers = new Option<int?>("--layers") { Description = "decoder layers to build (default 4; the shape's full depth is more faithful for --policy)", HelpName = "N" }
             .Validate(n => n is null or >= 1, "at least 1");
-        var dtype = new Option<string>("--dtype") { Description = "weight dtype of the synthetic model: bf16, f16, f32", DefaultValueFactory = _ => "bf16", HelpName = "TYPE" };
-        dtype.AcceptOnlyFromAmong("bf16", "f16", "f32");
+        var dtype = new Option<string>("--dtype")
+        {
+            Description = "weight type of the synthetic model: bf16, f16, f32, or a GGUF block type q8_0, q4_k, q6_k, q4_0 " +
+                          "(then the GEMM and GEMV rows also time that type beside BF16)",
+            DefaultValueFactory = _ => "bf16", HelpName = "TYPE",
+        };
+        dtype.AcceptOnlyFromAmong("bf16", "f16", "f32", "q8_0", "q4_k", "q6_k", "q4_0");
         var visual = new Option<string?>("--visual") { Description = "visual-token counts for the prefill timings (default 1/9, 2/9, 1/3 and all of the shape's tokens: 64,128,192,576 for LLaVA-1.5)", HelpName = "N,N,..." };
         var text = new Option<int>("--text") { Description = "text tokens around the image", DefaultValueFactory = _ => 60, HelpName = "N" }.Validate(n => n >= 2, "at least 2");
         var reps = new Option<int>("--reps") { Description = "timed repetitions per point (median reported)", DefaultValueFactory = _ => 3, HelpName = "N" }.Validate(n => n >= 1, "at least 1");
@@ -41,7 +46,11 @@ public static class BenchCommand
             // Every option is checked before the first timing.
             int nReps = r.GetValue(reps), nText = r.GetValue(text), nDecode = r.GetValue(decodeSteps);
             if (r.GetValue(blas) && r.GetValue(noGemm)) throw new UsageException("--compare-blas times the GEMMs, which --no-gemm skips; drop one of them");
-            var dt = r.GetValue(dtype) switch { "f32" => DType.F32, "f16" => DType.F16, _ => DType.BF16 };
+            var dt = r.GetValue(dtype) switch
+            {
+                "f32" => DType.F32, "f16" => DType.F16, "q8_0" => DType.Q8_0, "q4_k" => DType.Q4_K, "q6_k" => DType.Q6_K, "q4_0" => DType.Q4_0,
+                _ => DType.BF16,
+            };
             var shapeName = r.GetValue(shape)!;
             var (cfg, tiles) = ResolveShape(shapeName);
             var tc = cfg.Text;
@@ -66,8 +75,9 @@ public static class BenchCommand
 
             // GEMMs of this shape's prefill: all visual tokens against the attention and MLP projections.
             var gemmShapes = new[] { (n0, tc.HiddenSize, tc.HiddenSize), (n0, tc.IntermediateSize, tc.HiddenSize), (n0, tc.HiddenSize, tc.IntermediateSize) };
+            var gemmTypes = dt.IsQuantized() ? new[] { DType.F32, DType.BF16, dt } : [DType.F32, DType.BF16];
             bool skipGemm = r.GetValue(noGemm) || noGemmValue;
-            int steps = (skipGemm ? 0 : gemmShapes.Length * 2 + 1) + counts.Count + (only ? 0 : 2) + (policies.Count > 0 ? 1 : 0), step = 0;
+            int steps = (skipGemm ? 0 : gemmShapes.Length * gemmTypes.Length + 1) + counts.Count + (only ? 0 : 2) + (policies.Count > 0 ? 1 : 0), step = 0;
             void Step(string what) => err.WriteLine($"[{++step}/{steps}] {what} ...");
             void Line(string text) { if (!asJson) { o.WriteLine(text); o.Flush(); } }
 
@@ -75,16 +85,21 @@ public static class BenchCommand
             {
                 ["shape"] = shapeName, ["weight_dtype"] = dt.Name(), ["threads"] = Environment.ProcessorCount,
                 ["cpu"] = Simd.CpuModel(), ["cpu_features"] = Simd.CpuFeatures(),
-                ["kernels"] = new Dictionary<string, string> { ["gemm"] = Gemm.Isa, ["gemv"] = Gemm.Isa, ["attention"] = Attention.Isa, ["elementwise"] = Ops.Isa },
+                ["kernels"] = new Dictionary<string, string>
+                {
+                    ["gemm"] = Gemm.Isa, ["gemv"] = Gemm.Isa, ["attention"] = Attention.Isa, ["elementwise"] = Ops.Isa,
+                    ["block_quantized"] = Tensors.Quant.QuantDot.Isa,
+                },
             };
             Line($"shape {shapeName} | weights {dt.Name()} | threads {Environment.ProcessorCount}");
-            Line($"cpu {result["cpu"]} ({result["cpu_features"]}) | kernels: GEMM/GEMV {Gemm.Isa}, attention {Attention.Isa}, elementwise {Ops.Isa}");
+            Line($"cpu {result["cpu"]} ({result["cpu_features"]}) | kernels: GEMM/GEMV {Gemm.Isa}, attention {Attention.Isa}, elementwise {Ops.Isa}, " +
+                 $"block-quantized {Tensors.Quant.QuantDot.Isa}");
             if (!skipGemm)
             {
                 var gemm = new List<GemmRow>();
                 Line("GEMM (M x N x K)      dtype  GFLOP/s  OpenBLAS  ratio");
                 foreach (var (m, n, k) in gemmShapes)
-                    foreach (var wd in new[] { DType.F32, DType.BF16 })
+                    foreach (var wd in gemmTypes)
                     {
                         Step($"gemm {m}x{n}x{k} {wd.Name()}");
                         var g = GemmBenchmark.MeasureGemm(m, n, k, wd, reps: Math.Max(3, nReps), compareBlas: compare);
@@ -98,6 +113,16 @@ public static class BenchCommand
                 var gvr = new GemvRow(gv.N, gv.K, gv.WeightDType.Name(), R(gv.GBps), R(GemmBenchmark.MeasureReadBandwidth((long)tc.HiddenSize * tc.IntermediateSize * 2)));
                 result["gemv"] = gvr;
                 Line($"GEMV 1x{gvr.N}x{gvr.K} {gvr.WeightDtype}: {gvr.Gbps} GB/s (plain parallel read: {gvr.ReadGbps} GB/s)");
+                if (dt.IsQuantized())
+                {
+                    // Bandwidth counts the bytes of blocks read; the read test streams the same number of bytes.
+                    var q = GemmBenchmark.MeasureGemv(tc.HiddenSize, tc.IntermediateSize, dt);
+                    long qBytes = dt.ByteCount((long)tc.HiddenSize * tc.IntermediateSize);
+                    var qr = new GemvRow(q.N, q.K, dt.Name(), R(q.GBps), R(GemmBenchmark.MeasureReadBandwidth(qBytes)));
+                    result["gemv_quantized"] = qr;
+                    Line($"GEMV 1x{qr.N}x{qr.K} {qr.WeightDtype}: {qr.Gbps} GB/s of blocks (plain parallel read: {qr.ReadGbps} GB/s, " +
+                         $"{R(qr.Gbps / qr.ReadGbps * 100, 1)}%); {R(q.Microseconds, 1)} us vs BF16 {R(gv.Microseconds, 1)} us ({R(gv.Microseconds / q.Microseconds, 2)}x)");
+                }
             }
 
             err.WriteLine($"building a random {shapeName} decoder ({nLayers} layers, {dt.Name()}) ...");

@@ -27,7 +27,8 @@ public class MatMulTests
         return d;
     }
 
-    private static float[] Random(int n, int seed)
+    /// <summary>n values uniform in [-1, 1), deterministic in seed (shared with the per-instruction-set tests).</summary>
+    internal static float[] Random(int n, int seed)
     {
         var r = new Random(seed);
         var a = new float[n];

@@ -16,13 +16,7 @@ public sealed class SimdPathTests
         return d;
     }
 
-    private static float[] Random(int n, int seed)
-    {
-        var r = new Random(seed);
-        var a = new float[n];
-        for (int i = 0; i < n; i++) a[i] = (float)(r.NextDouble() * 2 - 1);
-        return a;
-    }
+    private static float[] Random(int n, int seed) => MatMulTests.Random(n, seed);
 
     private static float[] Run(SimdLevel level, int m, Weight w, float[] x, float[]? bias)
     {

@@ -41,7 +41,22 @@ public static unsafe class QuantMatMul
         int r0 = c * RowChunk, r1 = Math.Min(n, r0 + RowChunk);
         long rowBytes = w.RowBytes;
         var t = w.DType;
-        for (int i = 0; i < m; i++)
+        int i = 0;
+        if (t == DType.Q8_0)
+        {
+            float* o = stackalloc float[4];
+            for (; i + 4 <= m; i += 4)
+            {
+                ActRow a0 = ActRow.Of(acts, i), a1 = ActRow.Of(acts, i + 1), a2 = ActRow.Of(acts, i + 2), a3 = ActRow.Of(acts, i + 3);
+                for (int r = r0; r < r1; r++)
+                {
+                    QuantDot.Q8_0x4(w.Data + r * rowBytes, a0, a1, a2, a3, k, o);
+                    float b = bias == null ? 0 : bias[r];
+                    for (int j = 0; j < 4; j++) y[(long)(i + j) * n + r] = o[j] + b;
+                }
+            }
+        }
+        for (; i < m; i++)
         {
             var a = ActRow.Of(acts, i);
             float* yi = y + (long)i * n;

@@ -92,6 +92,26 @@ public sealed unsafe class QuantMatMulTests
     }
 
     [Fact]
+    public void Q8_0_FourRowKernel_GivesEachRowBitwiseItsSingleRowProduct()
+    {
+        const int n = 19, k = 256, m = 9;
+        var wb = RandomBlocks(DType.Q8_0, n, k, 8);
+        var x = Random(m * k, 3);
+        var all = new float[m * n];
+        var one = new float[n];
+        fixed (byte* p = wb)
+        {
+            var w = new Weight("w", DType.Q8_0, [n, k], p);
+            MatMul.Linear(x, m, w, default, all);
+            for (int i = 0; i < m; i++)
+            {
+                MatMul.Linear(x.AsSpan(i * k, k), 1, w, default, one);
+                Assert.Equal(one, all.AsSpan(i * n, n).ToArray());
+            }
+        }
+    }
+
+    [Fact]
     public void ActivationQuantization_IsPerBlockOf32()
     {
         var x = new float[64];
