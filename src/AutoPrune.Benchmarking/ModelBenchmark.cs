@@ -55,21 +55,37 @@ public static class ModelBenchmark
     }
 
     /// <summary>Alternates unpruned and pruned prefills of the same input so both see the same machine load.</summary>
-    public static PolicyPoint MeasurePolicy(SyntheticDecoder sd, IPruningPolicy policy, double? budget, int textTokens, int reps, int imageTokenId)
+    public static PolicyPoint MeasurePolicy(SyntheticDecoder sd, IPruningPolicy policy, double? budget, int textTokens, int reps, int imageTokenId) =>
+        MeasurePolicies(sd, [(policy, budget)], textTokens, reps, imageTokenId)[0];
+
+    /// <summary>
+    /// Several policies (e.g. one policy at several budgets) against one unpruned prefill: each repetition runs the
+    /// unpruned prefill, then every policy, so all see the same machine load. The warm-up is one small unpruned
+    /// prefill (it compiles the kernels), so a full-depth comparison does not pay for an extra full-size prefill.
+    /// </summary>
+    public static PolicyPoint[] MeasurePolicies(SyntheticDecoder sd, IReadOnlyList<(IPruningPolicy Policy, double? Budget)> policies, int textTokens,
+        int reps, int imageTokenId)
     {
         var prompt = sd.Prompt(textTokens, imageTokenId);
         var image = sd.Image(sd.VisualTokens);
-        Run(sd, prompt, image, new NoPruning(), out _);
-        Run(sd, prompt, image, policy, out _);
-        var tu = new double[reps]; var tp = new double[reps];
-        PrefillTrace trace = null!;
+        Run(sd, prompt, sd.Image(Math.Min(sd.VisualTokens, 64)), new NoPruning(), out _);
+        var tu = new double[reps];
+        var tp = new double[policies.Count][];
+        var traces = new PrefillTrace[policies.Count];
+        for (int i = 0; i < tp.Length; i++) tp[i] = new double[reps];
         for (int r = 0; r < reps; r++)
         {
             tu[r] = Run(sd, prompt, image, new NoPruning(), out _);
-            tp[r] = Run(sd, prompt, image, policy, out trace);
+            for (int i = 0; i < policies.Count; i++) tp[i][r] = Run(sd, prompt, image, policies[i].Policy, out traces[i]);
         }
-        return new PolicyPoint(policy.Name, budget, Median(tu), Median(tp), trace.Flops, trace.FlopsUnpruned, trace.MeanVisualTokens,
-            trace.VisualTokensPerLayer);
+        var points = new PolicyPoint[policies.Count];
+        for (int i = 0; i < points.Length; i++)
+        {
+            var t = traces[i];
+            points[i] = new PolicyPoint(policies[i].Policy.Name, policies[i].Budget, Median(tu), Median(tp[i]), t.Flops, t.FlopsUnpruned,
+                t.MeanVisualTokens, t.VisualTokensPerLayer);
+        }
+        return points;
     }
 
     private static double Run(SyntheticDecoder sd, TokenizedPrompt prompt, ImageFeatures image, IPruningPolicy policy, out PrefillTrace trace)

@@ -12,7 +12,7 @@ public static class BenchCommand
 {
     public static Command Create()
     {
-        var shape = new Option<string>("--shape") { Description = "llava-7b, llava-13b, tiny (the embedded model's shape, built in) or a model folder", DefaultValueFactory = _ => "llava-7b", HelpName = "NAME|DIR" };
+        var shape = new Option<string>("--shape") { Description = "llava-7b, llava-13b, llava-next-7b (5 tiles, 2,880 visual tokens), tiny (the embedded model's shape, built in) or a model folder", DefaultValueFactory = _ => "llava-7b", HelpName = "NAME|DIR" };
         var layers = new Option<int?>("--layers") { Description = "decoder layers to build (default 4; the shape's full depth is more faithful for --policy)", HelpName = "N" }
             .Validate(n => n is null or >= 1, "at least 1");
         var dtype = new Option<string>("--dtype")
@@ -27,13 +27,15 @@ public static class BenchCommand
         var reps = new Option<int>("--reps") { Description = "timed repetitions per point (median reported)", DefaultValueFactory = _ => 3, HelpName = "N" }.Validate(n => n >= 1, "at least 1");
         var decodeSteps = new Option<int>("--decode-steps") { Description = "decode steps to average", DefaultValueFactory = _ => 16, HelpName = "N" }.Validate(n => n >= 1, "at least 1");
         var noGemm = new Option<bool>("--no-gemm") { Description = "skip the GEMM/GEMV kernel timings" };
+        var budgets = new Option<string?>("--budgets") { Description = "time --policy at each of these budgets against one shared unpruned prefill (instead of --budget)", HelpName = "T,T,..." };
+        var policyOnly = new Option<bool>("--policy-only") { Description = "time only --policy against unpruned: no GEMM, per-layer prefill, decode or vision timings (for full-depth runs)" };
         var blas = new Option<bool>("--compare-blas") { Description = "also time OpenBLAS sgemm (libopenblas0, loaded only if installed) on the same GEMM shapes (not with --no-gemm)" };
         var json = Cli.JsonOption();
         var pruning = new PolicyOptionsCli();
         var cmd = new Command("bench", "Time GEMM, decoder prefill per layer, decode and a pruning policy on a random-weight model (no download). " +
                                        "Text results print as they are measured; --json prints one object at the end")
         {
-            shape, layers, dtype, visual, text, reps, decodeSteps, noGemm, blas, json,
+            shape, layers, dtype, visual, text, reps, decodeSteps, noGemm, blas, budgets, policyOnly, json,
         };
         pruning.AddTo(cmd);
         cmd.SetAction(r =>
@@ -50,18 +52,32 @@ public static class BenchCommand
                 _ => DType.BF16,
             };
             var shapeName = r.GetValue(shape)!;
-            var (tc, n0, vh, imageToken) = ResolveShape(shapeName);
+            var (cfg, tiles) = ResolveShape(shapeName);
+            var tc = cfg.Text;
+            int n0 = cfg.ImageSeqLength * tiles, vh = cfg.Vision.HiddenSize, imageToken = cfg.ImageTokenIndex;
             int nLayers = r.GetValue(layers) ?? Math.Min(4, tc.NumHiddenLayers);
             var counts = VisualCounts(r.GetValue(visual), n0);
-            var pol = pruning.Create(r) is var created and not Pruning.NoPruning ? created : null;
-            pol?.Begin(new Pruning.PruningSetup(n0, nLayers, new Accounting.PrefillTrace()));   // infeasible budget: refused now
+            bool only = r.GetValue(policyOnly);
+            var policies = new List<(Pruning.IPruningPolicy Policy, double? Budget)>();
+            if (r.GetValue(budgets) is string list)
+            {
+                if (r.GetValue(pruning.Budget) != null) throw new UsageException("--budgets and --budget both give the budget; drop one of them");
+                foreach (var b in ParseBudgets(list)) policies.Add((Pruning.PolicyFactory.Create(r.GetValue(pruning.Policy)!, pruning.Options(r, b)), b));
+            }
+            else if (pruning.Create(r) is var created and not Pruning.NoPruning) policies.Add((created, r.GetValue(pruning.Budget)));
+            if (policies.Count > 0 && policies[0].Policy is Pruning.NoPruning) throw new UsageException("--budgets needs a --policy other than none");
+            if (only && policies.Count == 0) throw new UsageException("--policy-only needs --policy (and --budget or --budgets)");
+            foreach (var (p, _) in policies) p.Begin(new Pruning.PruningSetup(n0, nLayers, new Accounting.PrefillTrace()));   // infeasible budget: refused now
+            bool noGemmValue = only;
+            if (only) counts.Clear();
             bool compare = r.GetValue(blas);
             if (compare && !OpenBlas.TryLoad(out var why)) { err.WriteLine($"OpenBLAS not available ({why}); timing ours only"); compare = false; }
 
             // GEMMs of this shape's prefill: all visual tokens against the attention and MLP projections.
             var gemmShapes = new[] { (n0, tc.HiddenSize, tc.HiddenSize), (n0, tc.IntermediateSize, tc.HiddenSize), (n0, tc.HiddenSize, tc.IntermediateSize) };
             var gemmTypes = dt.IsQuantized() ? new[] { DType.F32, DType.BF16, dt } : [DType.F32, DType.BF16];
-            int steps = (r.GetValue(noGemm) ? 0 : gemmShapes.Length * gemmTypes.Length + 1) + counts.Count + 1 + (pol != null ? 1 : 0), step = 0;
+            bool skipGemm = r.GetValue(noGemm) || noGemmValue;
+            int steps = (skipGemm ? 0 : gemmShapes.Length * gemmTypes.Length + 1) + counts.Count + (only ? 0 : 2) + (policies.Count > 0 ? 1 : 0), step = 0;
             void Step(string what) => err.WriteLine($"[{++step}/{steps}] {what} ...");
             void Line(string text) { if (!asJson) { o.WriteLine(text); o.Flush(); } }
 
@@ -78,7 +94,7 @@ public static class BenchCommand
             Line($"shape {shapeName} | weights {dt.Name()} | threads {Environment.ProcessorCount}");
             Line($"cpu {result["cpu"]} ({result["cpu_features"]}) | kernels: GEMM/GEMV {Gemm.Isa}, attention {Attention.Isa}, elementwise {Ops.Isa}, " +
                  $"block-quantized {Tensors.Quant.QuantDot.Isa}");
-            if (!r.GetValue(noGemm))
+            if (!skipGemm)
             {
                 var gemm = new List<GemmRow>();
                 Line("GEMM (M x N x K)      dtype  GFLOP/s  OpenBLAS  ratio");
@@ -116,7 +132,7 @@ public static class BenchCommand
             var order = counts.OrderByDescending(v => v).ToList();
             var points = new Dictionary<int, PrefillPoint>();
             double msPerFlop = 0;
-            Line("prefill  visual  total  ms/layer  formula GFLOP/s (1 per multiply-add)  time vs FLOP model (largest = 1)");
+            if (counts.Count > 0) Line("prefill  visual  total  ms/layer  formula GFLOP/s (1 per multiply-add)  time vs FLOP model (largest = 1)");
             var prefillRows = new List<PrefillRow>();
             foreach (var v in order)
             {
@@ -127,20 +143,40 @@ public static class BenchCommand
                 prefillRows.Add(row);
                 Line($"         {row.VisualTokens,6} {row.TotalTokens,6} {row.MsPerLayer,9} {row.FormulaGflops,8} {row.VsFlopModel,37}");
             }
-            result["prefill"] = counts.Select(v => prefillRows.First(x => x.VisualTokens == v)).ToList();
-            Step("decode");
-            var decodeMs = R(ModelBenchmark.MeasureDecodeMs(sd, n0, nText, nDecode, imageToken), 3);
-            result["decode_ms_per_token"] = decodeMs;
-            Line($"decode {decodeMs} ms/token");
-            if (pol != null)
+            if (!only)
             {
-                Step($"policy {pol.Name} vs unpruned");
-                var pp = ModelBenchmark.MeasurePolicy(sd, pol, r.GetValue(pruning.Budget), nText, nReps, imageToken);
-                var pr = new PolicyRow(pp.Policy, pp.Budget, sd.Config.NumHiddenLayers, R(pp.PrefillMsUnpruned), R(pp.PrefillMsPruned),
-                    R(pp.Speedup, 3), R(pp.FlopRatio, 3), R(pp.Speedup / pp.FlopRatio, 3), R(pp.MeanVisualTokens), pp.VisualTokensPerLayer);
-                result["policy"] = pr;
-                Line($"policy {pr.Policy} budget {pr.Budget} over {pr.Layers} layers: prefill {pr.PrefillMsUnpruned} -> {pr.PrefillMsPruned} ms, " +
-                     $"speedup {pr.Speedup}x vs FLOP ratio {pr.FlopRatio}x ({pr.SpeedupVsFlopRatio}), mean visual tokens {pr.MeanVisualTokens}");
+                result["prefill"] = counts.Select(v => prefillRows.First(x => x.VisualTokens == v)).ToList();
+                Step("decode");
+                var decodeMs = R(ModelBenchmark.MeasureDecodeMs(sd, n0, nText, nDecode, imageToken), 3);
+                result["decode_ms_per_token"] = decodeMs;
+                Line($"decode {decodeMs} ms/token");
+
+                // The vision tower against the decoder: all tiles of one image, and the full-depth decoder prefill of
+                // its n0 visual + text tokens (the all-tokens point's ms/layer times the shape's layer count).
+                Step($"vision tower, {tiles} tile{(tiles > 1 ? "s" : "")}");
+                using var tower = SyntheticVisionTower.Create(cfg, dt);
+                var full = prefillRows.FirstOrDefault(x => x.VisualTokens == n0);
+                var vision = new VisionRow(tiles, R(tower.MeasureTilesMs(tiles, nReps)), tc.NumHiddenLayers,
+                    full == null ? null : R(full.MsPerLayer * tc.NumHiddenLayers));
+                result["vision"] = vision;
+                Line($"vision tower {vision.Tiles} tile(s) {vision.VisionMs} ms" + (vision.DecoderPrefillMs is double dp
+                    ? $" | decoder prefill {n0}+{nText} tokens x {vision.DecoderLayers} layers {dp} ms (ms/layer x layers) | vision share {R(vision.VisionMs / (vision.VisionMs + dp) * 100, 1)}%"
+                    : ""));
+            }
+            if (policies.Count > 0)
+            {
+                Step($"policy {policies[0].Policy.Name} at {policies.Count} budget(s) vs unpruned");
+                var rows = new List<PolicyRow>();
+                foreach (var pp in ModelBenchmark.MeasurePolicies(sd, policies, nText, nReps, imageToken))
+                {
+                    var pr = new PolicyRow(pp.Policy, pp.Budget, sd.Config.NumHiddenLayers, R(pp.PrefillMsUnpruned), R(pp.PrefillMsPruned),
+                        R(pp.Speedup, 3), R(pp.FlopRatio, 3), R(pp.Speedup / pp.FlopRatio, 3), R(pp.MeanVisualTokens), R(100 * (1 - 1 / pp.FlopRatio), 1),
+                        pp.VisualTokensPerLayer);
+                    rows.Add(pr);
+                    Line($"policy {pr.Policy} budget {pr.Budget} over {pr.Layers} layers: prefill {pr.PrefillMsUnpruned} -> {pr.PrefillMsPruned} ms, " +
+                         $"speedup {pr.Speedup}x vs FLOP ratio {pr.FlopRatio}x ({pr.SpeedupVsFlopRatio}), mean visual tokens {pr.MeanVisualTokens}, FLOPs -{pr.FlopsReductionPercent}%");
+                }
+                if (rows.Count == 1) result["policy"] = rows[0]; else result["policies"] = rows;
             }
             result["peak_rss_mb"] = R(ModelBenchmark.PeakRssMb(), 1);
             result["note"] = "one random layer shared by all layers (timing-equivalent); peak_rss_mb excludes a real checkpoint's mapped weights";
@@ -151,10 +187,11 @@ public static class BenchCommand
         return cmd;
     }
 
-    private static (LlamaConfig text, int visualTokens, int visionHidden, int imageToken) ResolveShape(string name)
+    /// <summary>The shape's config and how many vision-tower tiles one image runs as (LLaVA-NeXT: its largest tiling).</summary>
+    private static (LlavaConfig Config, int Tiles) ResolveShape(string name)
     {
         LlavaConfig cfg;
-        if (ModelShapes.IsNamed(name)) cfg = ModelShapes.Get(name);
+        if (ModelShapes.IsNamed(name)) return (ModelShapes.Get(name), ModelShapes.Tiles(name));
         else if (name == "tiny")
         {
             // The embedded model's config.json is built into the tool, so the shape works outside a checkout.
@@ -163,8 +200,31 @@ public static class BenchCommand
             using var doc = JsonDocument.Parse(s);
             cfg = LlavaConfig.Parse(doc.RootElement, $"{Cli.EmbeddedModelName}/config.json");
         }
-        else cfg = LlavaConfig.Load(Path.Combine(ModelFolder.Resolve(name), ModelFolder.ConfigFileName));
-        return (cfg.Text, cfg.ImageSeqLength, cfg.Vision.HiddenSize, cfg.ImageTokenIndex);
+        else
+        {
+            var path = Path.Combine(ModelFolder.Resolve(name), ModelFolder.ConfigFileName);
+            if (Models.VisionLanguageModel.ModelType(name) == "llava_next")
+            {
+                var next = LlavaNextConfig.Load(path);
+                int tile = next.Llava.Vision.ImageSize;
+                return (next.Llava, 1 + next.ImageGridPinpoints.Max(p => (p.Height / tile) * (p.Width / tile)));
+            }
+            cfg = LlavaConfig.Load(path);
+        }
+        return (cfg, 1);
+    }
+
+    private static List<double> ParseBudgets(string text)
+    {
+        var list = new List<double>();
+        foreach (var s in text.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries))
+        {
+            if (!double.TryParse(s, NumberStyles.Float, CultureInfo.InvariantCulture, out var b) || !(b > 0) || double.IsInfinity(b))
+                throw new UsageException($"--budgets '{s}' must be a positive number");
+            list.Add(b);
+        }
+        if (list.Count == 0) throw new UsageException("--budgets is empty");
+        return list;
     }
 
     private const string TinyConfigResource = "AutoPrune.Cli.tiny-config.json";
@@ -191,5 +251,7 @@ public static class BenchCommand
     /// <summary>FormulaGflops: the FLOP formula's count per second; the formula counts a multiply-add as one FLOP.</summary>
     private sealed record PrefillRow(int VisualTokens, int TotalTokens, double MsPerLayer, double FlopsPerLayer, double FormulaGflops, double VsFlopModel);
     private sealed record PolicyRow(string Policy, double? Budget, int Layers, double PrefillMsUnpruned, double PrefillMsPruned, double Speedup,
-        double FlopRatio, double SpeedupVsFlopRatio, double MeanVisualTokens, int[] VisualTokensPerLayer);
+        double FlopRatio, double SpeedupVsFlopRatio, double MeanVisualTokens, double FlopsReductionPercent, int[] VisualTokensPerLayer);
+    /// <summary>DecoderPrefillMs: the all-visual-tokens point's ms/layer times the shape's full depth (null without that point).</summary>
+    private sealed record VisionRow(int Tiles, double VisionMs, int DecoderLayers, double? DecoderPrefillMs);
 }

@@ -31,6 +31,35 @@ public sealed class BenchCliTests
     }
 
     [Fact]
+    public void NextFolderTimesItsTilesAndSeveralBudgetsAgainstOneUnprunedRun()
+    {
+        // The tiny NeXT model's largest tiling is the base view + 2x2 tiles of 16 tokens: 80 visual tokens.
+        var (code, stdout, stderr) = CliTests.Run("bench", "--shape", NextGolden.ModelDir, "--no-gemm", "--reps", "1", "--decode-steps", "1",
+            "--visual", "80", "--policy", "fastv", "--budgets", "60,40", "--json");
+        Assert.True(code == 0, stderr);
+        using var doc = JsonDocument.Parse(stdout);
+        var r = doc.RootElement;
+        Assert.Equal(80 + 60, r.GetProperty("prefill")[0].GetProperty("total_tokens").GetInt32());
+        Assert.Equal(5, r.GetProperty("vision").GetProperty("tiles").GetInt32());
+        Assert.True(r.GetProperty("vision").GetProperty("vision_ms").GetDouble() > 0);
+        var ps = r.GetProperty("policies");
+        Assert.Equal(2, ps.GetArrayLength());
+        Assert.Equal(ps[0].GetProperty("prefill_ms_unpruned").GetDouble(), ps[1].GetProperty("prefill_ms_unpruned").GetDouble());
+        Assert.True(ps[0].GetProperty("mean_visual_tokens").GetDouble() > ps[1].GetProperty("mean_visual_tokens").GetDouble());
+
+        var only = CliTests.Run("bench", "--shape", NextGolden.ModelDir, "--policy-only", "--reps", "1", "--policy", "fastv", "--budget", "40", "--json");
+        Assert.True(only.code == 0, only.stderr);
+        using var d2 = JsonDocument.Parse(only.stdout);
+        Assert.False(d2.RootElement.TryGetProperty("prefill", out _));
+        Assert.False(d2.RootElement.TryGetProperty("vision", out _));
+        Assert.True(d2.RootElement.GetProperty("policy").GetProperty("flop_ratio").GetDouble() > 1);
+
+        var both = CliTests.Run("bench", "--shape", "tiny", "--no-gemm", "--policy", "fastv", "--budget", "40", "--budgets", "40,30");
+        Assert.Equal(2, both.code);
+        Assert.Contains("--budgets and --budget", both.stderr);
+    }
+
+    [Fact]
     public void UnknownShapeIsOneLine()
     {
         var (code, _, stderr) = CliTests.Run("bench", "--shape", Path.Combine(TestPaths.TempDir(), "nope"), "--no-gemm");
