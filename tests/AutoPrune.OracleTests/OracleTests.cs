@@ -47,10 +47,8 @@ public sealed class OracleTests(ConvertedModels fx, Xunit.Abstractions.ITestOutp
     /// <summary>Text-only prompts: the dev questions in the chat template without the image, and plain text.</summary>
     private static List<string> Prompts(int max)
     {
-        var dev = Path.GetFullPath(Path.Combine(ConvertedModels.RepoRoot, "..", "shared", "data", "shapes-vqa", "dev"));
-        var dir = Directory.Exists(dev) ? dev : Path.Combine(ConvertedModels.RepoRoot, "tests", "AutoPrune.Tests", "Fixtures", "shapes-mini");
         var list = new List<string>();
-        foreach (var line in File.ReadLines(Path.Combine(dir, "questions.jsonl")))
+        foreach (var line in File.ReadLines(Path.Combine(ConvertedModels.RepoRoot, "data", "shapes-vqa", "dev", "questions.jsonl")))
         {
             if (string.IsNullOrWhiteSpace(line)) continue;
             using var doc = JsonDocument.Parse(line);
