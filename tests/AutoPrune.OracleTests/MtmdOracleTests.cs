@@ -55,8 +55,8 @@ public sealed class VisionModels : IDisposable
 /// <summary>
 /// llama.cpp as the oracle for questions with an image: the image goes through libmtmd (llama.cpp decodes, preprocesses
 /// and encodes it), the GGUF files are those <c>convert</c> writes from the embedded model, and this engine runs the same
-/// files through its GGUF path. <c>AUTOPRUNE_ORACLE_FULL=1</c> answers every dev question (600 when the shared data set
-/// is beside the repository), with and without the [CLS]-order correction, and reports the counts.
+/// files through its GGUF path. <c>AUTOPRUNE_ORACLE_FULL=1</c> compares on all 600 dev questions, with and without the
+/// [CLS]-order correction, and reports the counts (about 9 minutes on 2 cores).
 /// </summary>
 public sealed class MtmdOracleTests(VisionModels fx, Xunit.Abstractions.ITestOutputHelper log) : IClassFixture<VisionModels>
 {
