@@ -37,6 +37,8 @@ public sealed class ConvertedModels : IDisposable
     {
         foreach (var (o, t) in _m.Values) { o.Dispose(); t.Dispose(); }
         try { Directory.Delete(Dir, recursive: true); } catch (IOException) { }
+        // The shared parent goes with the last fixture; a fixture still running keeps it (not empty → IOException).
+        try { Directory.Delete(Path.GetDirectoryName(Dir)!); } catch (IOException) { }
     }
 }
 
