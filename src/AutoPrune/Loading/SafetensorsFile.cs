@@ -1,4 +1,3 @@
-using System.IO.MemoryMappedFiles;
 using System.Text.Json;
 using System.Text.Unicode;
 using AutoPrune.Tensors;
@@ -15,15 +14,12 @@ public sealed unsafe class SafetensorsFile : IMappedWeightsFile
     /// <summary>Same cap as the reference implementation: a larger header is a corrupt length field, not a model.</summary>
     public const long MaxHeaderLength = 100_000_000;
 
-    private readonly MemoryMappedFile _map;
-    private readonly MemoryMappedViewAccessor _view;
-    private readonly FileStream _file;          // owned by _map; kept for fstat in CheckUnchanged
-    private readonly DateTime _writeTimeUtc;
-    private byte* _base;
+    private readonly MappedFile _file;
+    private readonly byte* _base;
     private readonly List<Weight> _tensors;
     private readonly Dictionary<string, Weight> _byName;
 
-    public string Path { get; }
+    public string Path => _file.Path;
 
     /// <summary>The optional "__metadata__" string map (empty when absent).</summary>
     public IReadOnlyDictionary<string, string> Metadata { get; }
@@ -36,81 +32,36 @@ public sealed unsafe class SafetensorsFile : IMappedWeightsFile
     /// <summary>File offset of the first data byte (8 + header length).</summary>
     public long DataOffset { get; }
 
-    public long FileLength { get; }
+    public long FileLength => _file.Length;
 
-    private SafetensorsFile(string path, FileStream file, MemoryMappedFile map, MemoryMappedViewAccessor view, byte* basePtr, long fileLength)
+    private SafetensorsFile(MappedFile file)
     {
-        Path = path; _file = file; _map = map; _view = view; _base = basePtr; FileLength = fileLength;
-        _writeTimeUtc = File.GetLastWriteTimeUtc(file.SafeFileHandle);
+        _file = file; _base = file.Base;
         _tensors = new List<Weight>();
         _byName = new Dictionary<string, Weight>(StringComparer.Ordinal);
         var meta = new Dictionary<string, string>(StringComparer.Ordinal);
         Metadata = meta;
-        DataOffset = ParseHeader(meta); // on failure Open releases the mapping
+        DataOffset = ParseHeader(meta);
     }
 
     public static SafetensorsFile Open(string path)
     {
-        if (!File.Exists(path)) throw new ModelLoadException($"safetensors file not found: {path}");
-
-        FileStream fs;
-        try { fs = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read); }
-        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
-        { throw new ModelLoadException($"{path}: cannot open: {e.Message}", e); }
-
-        MemoryMappedFile? map = null;
-        MemoryMappedViewAccessor? view = null;
-        bool pointerHeld = false;
+        var file = MappedFile.Open(path, "safetensors");
         try
         {
-            long length = fs.Length;
-            // MemoryMappedFile refuses 0-byte files with an ArgumentException: report it as a format error instead.
-            if (length == 0) throw new SafetensorsFormatException(path, "the file is empty (0 bytes)");
-            if (length < 8) throw new SafetensorsFormatException(path, $"the file is {length} bytes, shorter than the 8-byte header length");
-
-            map = MemoryMappedFile.CreateFromFile(fs, null, 0, MemoryMappedFileAccess.Read, HandleInheritability.None, leaveOpen: false);
-            view = map.CreateViewAccessor(0, 0, MemoryMappedFileAccess.Read);
-            byte* p = null;
-            view.SafeMemoryMappedViewHandle.AcquirePointer(ref p);
-            pointerHeld = true;
-            p += view.PointerOffset;
-            return new SafetensorsFile(path, fs, map, view, p, length);
+            if (file.Length == 0) throw new SafetensorsFormatException(path, "the file is empty (0 bytes)");
+            if (file.Length < 8) throw new SafetensorsFormatException(path, $"the file is {file.Length} bytes, shorter than the 8-byte header length");
+            return new SafetensorsFile(file);
         }
-        catch (Exception e)
+        catch
         {
-            if (pointerHeld) view!.SafeMemoryMappedViewHandle.ReleasePointer();
-            view?.Dispose();
-            if (map != null) map.Dispose(); else fs.Dispose();
-            if (e is AutoPruneException) throw;
-            if (e is IOException or UnauthorizedAccessException)
-                throw new ModelLoadException($"{path}: cannot memory-map: {e.Message}", e);
+            file.Dispose();
             throw;
         }
     }
 
-    /// <summary>
-    /// Throws if the mapped file's size or modification time changed since it was opened. Reading a mapped page
-    /// past a shrunken end kills the process (SIGBUS), and rewritten bytes would silently change the answers,
-    /// so a run checks this first; it costs one fstat of the open file. A change during a run cannot be caught.
-    /// </summary>
-    public void CheckUnchanged()
-    {
-        if (_base == null) throw new ObjectDisposedException(Path);
-        long length;
-        DateTime written;
-        try
-        {
-            length = RandomAccess.GetLength(_file.SafeFileHandle);
-            written = File.GetLastWriteTimeUtc(_file.SafeFileHandle);
-        }
-        catch (IOException e) { throw new ModelLoadException($"{Path}: cannot check the weights file: {e.Message}", e); }
-        if (length != FileLength)
-            throw new ModelLoadException(
-                $"{Path}: the weights file changed size since the model was loaded ({FileLength} -> {length} bytes); load the model again");
-        if (written != _writeTimeUtc)
-            throw new ModelLoadException(
-                $"{Path}: the weights file was modified since the model was loaded ({_writeTimeUtc:O} -> {written:O}); load the model again");
-    }
+    /// <inheritdoc cref="MappedFile.CheckUnchanged"/>
+    public void CheckUnchanged() => _file.CheckUnchanged();
 
     public bool Contains(string name) => _byName.ContainsKey(name);
 
@@ -119,14 +70,7 @@ public sealed unsafe class SafetensorsFile : IMappedWeightsFile
     public Weight Get(string name) =>
         _byName.TryGetValue(name, out var w) ? w : throw new MissingTensorException(name, Path);
 
-    public void Dispose()
-    {
-        if (_base == null) return;
-        _base = null;
-        _view.SafeMemoryMappedViewHandle.ReleasePointer();
-        _view.Dispose();
-        _map.Dispose();
-    }
+    public void Dispose() => _file.Dispose();
 
     private SafetensorsFormatException Bad(string problem) => new(Path, problem);
 

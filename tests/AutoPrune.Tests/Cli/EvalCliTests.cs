@@ -5,7 +5,7 @@ namespace AutoPrune.Tests.Cli;
 /// <summary>`autoprune eval / sweep / merge` end to end on the committed 5-question ShapeWorld copy with the real model.</summary>
 public sealed class EvalCliTests
 {
-    private static string Mini => Path.Combine(TestPaths.RepoRoot, "tests", "AutoPrune.Tests", "Fixtures", "shapes-mini");
+    private static string Mini => TestPaths.ShapesMini;
 
     [Fact]
     public void EvalWritesSummaryAndPredictionsAndIsDeterministicOnRerun()

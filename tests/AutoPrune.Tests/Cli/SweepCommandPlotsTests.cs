@@ -7,7 +7,7 @@ public sealed class SweepCommandPlotsTests
     public void SweepWritesAccuracyAndTokensFigures()
     {
         var dir = TestPaths.TempDir();
-        var data = Path.Combine(TestPaths.RepoRoot, "tests", "AutoPrune.Tests", "Fixtures", "shapes-mini");
+        var data = TestPaths.ShapesMini;
         var (code, stdout, stderr) = CliTests.Run("sweep", "--data", data, "--model", TestPaths.TinyModel, "--policies", "fastv",
             "--budgets", "64", "--max-new-tokens", "4", "--output", dir);
         Assert.True(code == 0, stderr);

@@ -2,15 +2,13 @@ using AutoPrune.Evaluation;
 
 namespace AutoPrune.Tests.Evaluation;
 
-/// <summary>Runs the real shapes-vqa files: the shared dev set when it is beside the repo, else the committed 5-question copy.</summary>
+/// <summary>Runs the real shapes-vqa files: the committed dev set.</summary>
 public class RealBenchmarkTests
 {
-    private static readonly string Mini = Path.Combine(TestPaths.RepoRoot, "tests", "AutoPrune.Tests", "Fixtures", "shapes-mini");
-
     [Fact]
     public void Shapes_vqa_loads_and_scores_with_an_oracle_and_a_constant_engine()
     {
-        var dir = TestPaths.SharedDev ?? Mini;
+        var dir = TestPaths.DevSet;
         Assert.True(File.Exists(Path.Combine(dir, "questions.jsonl")), $"benchmark missing at {dir}");
         var q = Path.Combine(dir, "questions.jsonl");
         var set = BenchmarkSet.Load(q, Path.Combine(dir, "answers.jsonl"), Path.Combine(dir, "images"));

@@ -21,12 +21,8 @@ public sealed class TokenizerJsonOnlyTests
         yield return "Ünïcödé → 数字 and emoji 🙂 fall back to bytes";
         yield return "USER: <image>\nHow many objects are there? ASSISTANT:";
         yield return "";
-        var dev = Path.Combine(TestPaths.RepoRoot, "tests", "AutoPrune.Tests", "Fixtures", "shapes-mini", "questions.jsonl");
-        foreach (var line in File.ReadLines(dev).Where(l => l.Length > 0))
+        foreach (var line in File.ReadLines(Path.Combine(TestPaths.DevSet, "questions.jsonl")).Where(l => l.Length > 0))
             yield return JsonDocument.Parse(line).RootElement.GetProperty("text").GetString()!;
-        if (TestPaths.SharedDev is { } shared)
-            foreach (var line in File.ReadLines(Path.Combine(shared, "questions.jsonl")).Where(l => l.Length > 0))
-                yield return JsonDocument.Parse(line).RootElement.GetProperty("text").GetString()!;
     }
 
     [Fact]

@@ -44,13 +44,27 @@ public sealed class GgufModelTests(ConvertedTinyModel fx) : IClassFixture<Conver
 
     private static IEnumerable<string> DevQuestions()
     {
-        var dir = TestPaths.SharedDev ?? Path.Combine(TestPaths.RepoRoot, "tests", "AutoPrune.Tests", "Fixtures", "shapes-mini");
-        foreach (var line in File.ReadLines(Path.Combine(dir, "questions.jsonl")))
+        foreach (var line in File.ReadLines(Path.Combine(TestPaths.DevSet, "questions.jsonl")))
         {
             if (string.IsNullOrWhiteSpace(line)) continue;
             using var doc = JsonDocument.Parse(line);
             yield return doc.RootElement.GetProperty("text").GetString()!;
         }
+    }
+
+    [Fact]
+    public void AnMmprojRewrittenAfterLoading_StopsTheNextRunWithATypedError()
+    {
+        var dir = Path.Combine(fx.Dir, "rewritten");
+        LlavaGgufConverter.Convert(TestPaths.TinyModel, dir, GgufFileType.F16);
+        using var model = LlavaModel.Load(dir);
+        var image = Path.Combine(TestPaths.Samples, "scene1.png");
+        Generator.Ask(model, image, "What color is the triangle?", new GenerationOptions { MaxNewTokens = 1 });
+        var mmproj = Directory.GetFiles(dir, "mmproj-*.gguf").Single();
+        File.SetLastWriteTimeUtc(mmproj, DateTime.UtcNow.AddMinutes(1));
+        var e = Assert.Throws<ModelLoadException>(() => Generator.Ask(model, image, "What color is the triangle?"));
+        Assert.Contains(mmproj, e.Message);
+        Assert.Contains("was modified", e.Message);
     }
 
     [Fact]

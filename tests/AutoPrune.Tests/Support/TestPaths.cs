@@ -9,15 +9,11 @@ public static class TestPaths
     public static string Golden => Path.Combine(TinyModel, "golden");
     public static string Samples => Path.Combine(RepoRoot, "samples");
 
-    /// <summary>The shared dev benchmark when present beside the repo (CI has ../shared), else null.</summary>
-    public static string? SharedDev
-    {
-        get
-        {
-            var p = Path.GetFullPath(Path.Combine(RepoRoot, "..", "shared", "data", "shapes-vqa", "dev"));
-            return Directory.Exists(p) ? p : null;
-        }
-    }
+    /// <summary>The 600-question development benchmark committed under data/.</summary>
+    public static string DevSet => Path.Combine(RepoRoot, "data", "shapes-vqa", "dev");
+
+    /// <summary>Its first 5 questions, for CLI tests that run a whole benchmark.</summary>
+    public static string ShapesMini => Path.Combine(RepoRoot, "tests", "AutoPrune.Tests", "Fixtures", "shapes-mini");
 
     /// <summary>A fresh folder under this test process's own temporary root (see <see cref="TempRoot"/>).</summary>
     public static string TempDir()

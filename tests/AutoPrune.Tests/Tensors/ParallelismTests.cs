@@ -5,7 +5,7 @@ namespace AutoPrune.Tests.Tensors;
 [Collection(ThreadCountCollection.Name)]
 public sealed class ParallelismTests
 {
-    private struct Counts { public int[] Hits; public int Threads; }
+    private struct Counts { public int[] Hits; }
 
     private static void WithThreads(int n, Action body)
     {
@@ -31,23 +31,33 @@ public sealed class ParallelismTests
         }
     });
 
+    private sealed class Meeting { public int Started; public readonly int[] Threads = new int[2]; }
+
     [Fact]
     public void UsesSeveralThreadsWhenAllowed() => WithThreads(2, () =>
     {
-        // Items sleep, so a worker woken for the loop gets its share even on a loaded machine. Other test classes
-        // may hold the pool for a moment (a loop then runs on its caller alone), so try a few times.
+        // Two items that each wait for the other to start: on two threads they meet however late the worker is
+        // scheduled (on a machine at load average 50 that can take longer than any fixed sleep), and the loop ends
+        // at once; run on one thread, the first item gives up after 2 s. A loop also runs on its caller alone while
+        // another test's loop holds the pool, so it is retried, for at most a minute; a pool that never runs a loop
+        // on two threads fails.
+        var deadline = DateTime.UtcNow.AddMinutes(1);
+        int attempts = 0;
         bool parallel = false;
-        for (int attempt = 0; attempt < 30 && !parallel; attempt++)
+        while (!parallel && (attempts == 0 || DateTime.UtcNow < deadline))
         {
-            var ids = new System.Collections.Concurrent.ConcurrentDictionary<int, bool>();
-            Parallelism.For(16, ids, static (ref readonly System.Collections.Concurrent.ConcurrentDictionary<int, bool> s, int i) =>
+            attempts++;
+            var m = new Meeting();
+            Parallelism.For(2, m, static (ref readonly Meeting s, int i) =>
             {
-                s[Environment.CurrentManagedThreadId] = true;
-                Thread.Sleep(20);
+                s.Threads[i] = Environment.CurrentManagedThreadId;
+                Interlocked.Increment(ref s.Started);
+                var meeting = s;
+                SpinWait.SpinUntil(() => Volatile.Read(ref meeting.Started) == 2, TimeSpan.FromSeconds(2));
             });
-            parallel = ids.Count == 2;
+            parallel = m.Threads[0] != m.Threads[1];
         }
-        Assert.True(parallel, "no loop ran on two threads");
+        Assert.True(parallel, $"no loop ran on two threads in {attempts} attempts");
     });
 
     [Fact]

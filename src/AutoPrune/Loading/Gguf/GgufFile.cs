@@ -1,4 +1,3 @@
-using System.IO.MemoryMappedFiles;
 using System.Text;
 using AutoPrune.Tensors;
 
@@ -11,80 +10,57 @@ namespace AutoPrune.Loading.Gguf;
 /// every <see cref="Weight"/> points into the read-only mapping in its file type until <see cref="Dispose"/>.
 /// Weight shapes are in row-major order (the reverse of GGUF's ne[] order): a [rows, cols] matrix has ne = [cols, rows].
 /// </summary>
-public sealed unsafe class GgufFile : IDisposable
+public sealed unsafe class GgufFile : IMappedWeightsFile
 {
     public const uint Magic = 0x46554747; // "GGUF" read as a little-endian u32
     public const int DefaultAlignment = 32;
     private const int MaxDims = 4, MaxArrayDepth = 8;
 
-    private readonly MemoryMappedFile? _map;
-    private readonly MemoryMappedViewAccessor? _view;
-    private byte* _base;
+    private readonly MappedFile _file;
+    private readonly byte* _base;
     private readonly Dictionary<string, object> _meta = new(StringComparer.Ordinal);
     private readonly List<Weight> _tensors = new();
     private readonly Dictionary<string, Weight> _byName = new(StringComparer.Ordinal);
 
-    public string Path { get; }
+    public string Path => _file.Path;
     public uint Version { get; private set; }
     public int Alignment { get; private set; } = DefaultAlignment;
     public long DataOffset { get; private set; }
-    public long FileLength { get; }
+    public long FileLength => _file.Length;
 
     /// <summary>Metadata in file order of keys: numbers as their .NET type, bool, string, or <see cref="GgufArray"/>.</summary>
     public IReadOnlyDictionary<string, object> Metadata => _meta;
     public IReadOnlyList<Weight> Tensors => _tensors;
 
-    private GgufFile(string path, MemoryMappedFile? map, MemoryMappedViewAccessor? view, byte* basePtr, long length)
+    private GgufFile(MappedFile file)
     {
-        Path = path; _map = map; _view = view; _base = basePtr; FileLength = length;
+        _file = file; _base = file.Base;
         new HeaderReader(this).Read();
     }
 
     public static GgufFile Open(string path)
     {
-        if (!File.Exists(path)) throw new ModelLoadException($"GGUF file not found: {path}");
-        FileStream fs;
-        try { fs = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read); }
-        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
-        { throw new ModelLoadException($"{path}: cannot open: {e.Message}", e); }
-
-        MemoryMappedFile? map = null;
-        MemoryMappedViewAccessor? view = null;
-        bool held = false;
+        var file = MappedFile.Open(path, "GGUF");
         try
         {
-            long length = fs.Length;
-            if (length < 24) throw new GgufFormatException(path, $"the file is {length} bytes, shorter than the 24-byte GGUF preamble");
-            map = MemoryMappedFile.CreateFromFile(fs, null, 0, MemoryMappedFileAccess.Read, HandleInheritability.None, leaveOpen: false);
-            view = map.CreateViewAccessor(0, 0, MemoryMappedFileAccess.Read);
-            byte* p = null;
-            view.SafeMemoryMappedViewHandle.AcquirePointer(ref p);
-            held = true;
-            return new GgufFile(path, map, view, p + view.PointerOffset, length);
+            if (file.Length < 24) throw new GgufFormatException(path, $"the file is {file.Length} bytes, shorter than the 24-byte GGUF preamble");
+            return new GgufFile(file);
         }
-        catch (Exception e)
+        catch
         {
-            if (held) view!.SafeMemoryMappedViewHandle.ReleasePointer();
-            view?.Dispose();
-            if (map != null) map.Dispose(); else fs.Dispose();
-            if (e is AutoPruneException) throw;
-            if (e is IOException or UnauthorizedAccessException) throw new ModelLoadException($"{path}: cannot memory-map: {e.Message}", e);
+            file.Dispose();
             throw;
         }
     }
+
+    /// <inheritdoc cref="MappedFile.CheckUnchanged"/>
+    public void CheckUnchanged() => _file.CheckUnchanged();
 
     public bool Contains(string name) => _byName.ContainsKey(name);
     public bool TryGet(string name, out Weight w) => _byName.TryGetValue(name, out w!);
     public Weight Get(string name) => _byName.TryGetValue(name, out var w) ? w : throw new MissingTensorException(name, Path);
 
-    public void Dispose()
-    {
-        if (_base == null) return;
-        _base = null;
-        _view!.SafeMemoryMappedViewHandle.ReleasePointer();
-        _view.Dispose();
-        _map!.Dispose();
-    }
+    public void Dispose() => _file.Dispose();
 
     // ---- typed metadata access (errors name the file and the key) ----
 

@@ -169,6 +169,28 @@ public sealed class GgufFileTests : TempDirTest
     }
 
     [Fact]
+    public void ShrinkingOrRewritingTheFileIsDetectedAtTheNextCheck()
+    {
+        var path = WriterRoundTripFile();
+        using (var f = GgufFile.Open(path))
+        {
+            f.CheckUnchanged();
+            // Cut it as a careless copy would; the mapped pages past the new end must not be touched from here on.
+            using (var fs = new FileStream(path, FileMode.Open, FileAccess.Write, FileShare.ReadWrite)) fs.SetLength(f.DataOffset);
+            var e = Assert.Throws<ModelLoadException>(f.CheckUnchanged);
+            Assert.Contains(path, e.Message);
+            Assert.Contains("changed size", e.Message);
+        }
+        path = WriterRoundTripFile();
+        using (var f = GgufFile.Open(path))
+        {
+            using (var fs = new FileStream(path, FileMode.Open, FileAccess.Write, FileShare.ReadWrite)) { fs.Position = fs.Length - 4; fs.Write(new byte[4]); }
+            File.SetLastWriteTimeUtc(path, DateTime.UtcNow.AddMinutes(1)); // coarse file-system clocks may not move otherwise
+            Assert.Contains("was modified", Assert.Throws<ModelLoadException>(f.CheckUnchanged).Message);
+        }
+    }
+
+    [Fact]
     public void WriterRoundTrip()
     {
         using var f = GgufFile.Open(WriterRoundTripFile());
