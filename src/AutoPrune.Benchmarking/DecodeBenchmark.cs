@@ -62,7 +62,7 @@ public static class DecodeBenchmark
                 Attention.Forward(q, 1, lc.K, lc.V, lc.Length, c.NumAttentionHeads, c.NumKeyValueHeads, c.HeadDim, causal: true, o);
         }
 
-        using var reader = new GemmBenchmark.ParallelRead((long)layerBytes);
+        using var reader = new GemmBenchmark.ReadTest((long)layerBytes);
         var token = new double[steps];
         var gemv = new double[steps];
         var attn = new double[steps];
@@ -70,7 +70,7 @@ public static class DecodeBenchmark
         run.Decode(prompt.Ids[1]);
         Gemvs();
         Attend();
-        reader.Seconds();
+        reader.Once();
         for (int s = 0; s < steps; s++)
         {
             long t0 = Stopwatch.GetTimestamp();
@@ -82,7 +82,7 @@ public static class DecodeBenchmark
             t0 = Stopwatch.GetTimestamp();
             Attend();
             attn[s] = Stopwatch.GetElapsedTime(t0).TotalMilliseconds;
-            read[s] = reader.Bytes / reader.Seconds() / 1e9;
+            read[s] = reader.Bytes / reader.Once() / 1e9;
         }
         double kvBytes = 0;
         foreach (var lc in run.Cache.Layers) kvBytes += 2.0 * lc.Length * lc.KvDim * sizeof(float);

@@ -94,37 +94,36 @@ public static unsafe class GemmBenchmark
     /// </summary>
     public static double MeasureReadBandwidth(long bytes = 4096L * 11008 * 2, int reps = 20)
     {
-        using var reader = new ParallelRead(bytes);
-        reader.Seconds();
+        using var read = new ReadTest(bytes);
+        read.Once();
         var t = new double[reps];
-        for (int r = 0; r < reps; r++) t[r] = reader.Seconds();
-        return reader.Bytes / Min(t) / 1e9;
+        for (int r = 0; r < reps; r++) t[r] = read.Once();
+        return read.Bytes / Min(t) / 1e9;
     }
 
-    /// <summary>A buffer of about <c>bytes</c> that <see cref="Seconds"/> reads once on the worker pool (to interleave with other timings).</summary>
-    public sealed class ParallelRead : IDisposable
+    /// <summary>A buffer of about <c>bytes</c> read in parallel by <see cref="Once"/> (for interleaving with other timings).</summary>
+    public sealed class ReadTest : IDisposable
     {
         private readonly SyntheticWeights.NativeBuffer _mem;
-        private readonly long _count;
-        private readonly float[] _sums;
+        private readonly ReadJob _job;
 
-        public ParallelRead(long bytes)
+        public ReadTest(long bytes)
         {
-            _count = bytes / 32 * 8;
-            _mem = new SyntheticWeights.NativeBuffer(_count * 4);
+            long count = bytes / 32 * 8;
+            _mem = new SyntheticWeights.NativeBuffer(count * 4);
             float* p = (float*)_mem.Pointer;
-            for (long i = 0; i < _count; i++) p[i] = 1f;
-            _sums = new float[Math.Max(1, Gemm.MaxThreads) * 4];
+            for (long i = 0; i < count; i++) p[i] = 1f;
+            int chunks = Math.Max(1, Gemm.MaxThreads) * 4;
+            _job = new ReadJob { P = p, Count = count, Per = (count / chunks + 7) & ~7L, Sums = new float[chunks] };
         }
 
-        public long Bytes => _count * 4;
+        public long Bytes => _job.Count * 4;
 
-        public double Seconds()
+        /// <summary>Reads the buffer once; returns the seconds it took.</summary>
+        public double Once()
         {
-            int chunks = _sums.Length;
-            var job = new ReadJob { P = (float*)_mem.Pointer, Count = _count, Per = (_count / chunks + 7) & ~7L, Sums = _sums };
             long t0 = Stopwatch.GetTimestamp();
-            Parallelism.For(chunks, job, static (ref readonly ReadJob j, int c) =>
+            Parallelism.For(_job.Sums.Length, _job, static (ref readonly ReadJob j, int c) =>
             {
                 float* q = j.P;
                 long a = c * j.Per, e = Math.Min(j.Count, a + j.Per);
