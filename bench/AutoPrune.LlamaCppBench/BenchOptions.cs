@@ -25,7 +25,9 @@ public sealed record BenchOptions
           --work DIR          folder for the model files (reused when complete; ~12 GB at 8 layers, ~35 GB at 32)
           --shape NAME        llava-7b (default) or llava-13b
           --layers N          decoder layers (default 8: every file fits in the page cache of a 24 GiB machine)
-          --types LIST        GGUF types to compare: f16,q8_0,q4_k_m (default all; ours BF16 safetensors always runs)
+          --types LIST        GGUF types to compare: f16,q8_0,q4_k_m (default all)
+          --ours LIST         which of our runs: bf16 (the safetensors folder), gguf (each GGUF file); default both.
+                              At 32 layers pick one, so that the files timed fit in the page cache
           --threads N         threads for both engines (default 2)
           --reps N            interleaved repetitions (default 3); min and median are reported
           --policies LIST     our pruned runs, NAME@BUDGET,... (default autoprune@64,fastervlm@64; "none" for none).
@@ -33,12 +35,15 @@ public sealed record BenchOptions
           --decode-tokens N   decode steps timed after the prefill (default 32)
           --answer-tokens N   answer length of the end-to-end run (default 16)
           --output FILE       also write the Markdown report to FILE
+          --prepare-only      write (or check) the model files and stop: timing can then run on an idle machine
         """;
 
     public string Work { get; init; } = "";
     public string Shape { get; init; } = "llava-7b";
     public int Layers { get; init; } = 8;
     public IReadOnlyList<GgufFileType> Types { get; init; } = [GgufFileType.F16, GgufFileType.Q8_0, GgufFileType.Q4_K_M];
+    public bool OursBf16 { get; init; } = true;
+    public bool OursGguf { get; init; } = true;
     public int Threads { get; init; } = 2;
     public int Reps { get; init; } = 3;
     public IReadOnlyList<PolicyChoice> Policies { get; init; } = DefaultPolicies;
@@ -46,6 +51,7 @@ public sealed record BenchOptions
     public int DecodeTokens { get; init; } = 32;
     public int AnswerTokens { get; init; } = 16;
     public string? Output { get; init; }
+    public bool PrepareOnly { get; init; }
 
     public static readonly PolicyChoice[] DefaultPolicies = [new("autoprune", 64), new("fastervlm", 64)];
 
@@ -65,12 +71,14 @@ public sealed record BenchOptions
                 "--shape" => o with { Shape = ShapeName(Value()) },
                 "--layers" => o with { Layers = Int(a, Value(), 1, 1024) },
                 "--types" => o with { Types = TypeList(Value()) },
+                "--ours" => Ours(o, Value()),
                 "--threads" => o with { Threads = Int(a, Value(), 1, 1024) },
                 "--reps" => o with { Reps = Int(a, Value(), 1, 1000) },
                 "--policies" => o with { Policies = PolicyList(Value()), PoliciesGiven = true },
                 "--decode-tokens" => o with { DecodeTokens = Int(a, Value(), 1, 1024) },
                 "--answer-tokens" => o with { AnswerTokens = Int(a, Value(), 1, 1024) },
                 "--output" => o with { Output = Value() },
+                "--prepare-only" => o with { PrepareOnly = true },
                 _ => throw new BenchUsageException($"unknown option '{a}' (--help lists them)"),
             };
         }
@@ -78,6 +86,15 @@ public sealed record BenchOptions
         int full = ModelShapes.Get(o.Shape).Text.NumHiddenLayers;
         if (o.Layers > full) throw new BenchUsageException($"--layers {o.Layers}: {o.Shape} has {full} decoder layers");
         return o;
+    }
+
+    private static BenchOptions Ours(BenchOptions o, string s)
+    {
+        var parts = s.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
+        foreach (var p in parts)
+            if (p is not ("bf16" or "gguf")) throw new BenchUsageException($"--ours '{p}' is not bf16 or gguf");
+        return parts.Length > 0 ? o with { OursBf16 = parts.Contains("bf16"), OursGguf = parts.Contains("gguf") }
+            : throw new BenchUsageException("--ours is empty");
     }
 
     private static string ShapeName(string s) => s is "llava-7b" or "llava-13b" ? s

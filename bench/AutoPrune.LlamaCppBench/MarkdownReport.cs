@@ -4,7 +4,7 @@ using System.Text;
 namespace AutoPrune.LlamaCppBench;
 
 /// <summary>One agreement check between the two engines on the same file.</summary>
-public sealed record Agreement(string Ours, string LlamaCpp, double TextCosine, bool SameTextArgMax, double? ImageCosine);
+public sealed record Agreement(string Ours, string LlamaCpp, bool SameWeights, double TextCosine, bool SameTextArgMax, double? ImageCosine);
 
 /// <summary>The side-by-side result as Markdown: conditions, agreement, one row per engine, ratios against llama.cpp.</summary>
 public static class MarkdownReport
@@ -21,10 +21,10 @@ public static class MarkdownReport
         sb.AppendLine();
         sb.AppendLine("Agreement before timing (last-token logits, cosine; ids fed to both engines are identical):");
         sb.AppendLine();
-        sb.AppendLine("| ours | llama.cpp | text prompt cosine | same greedy token | image prompt cosine |");
-        sb.AppendLine("|---|---|---:|:---:|---:|");
+        sb.AppendLine("| ours | llama.cpp | weights | text prompt cosine | same greedy token | image prompt cosine |");
+        sb.AppendLine("|---|---|---|---:|:---:|---:|");
         foreach (var a in agreements)
-            sb.AppendLine($"| {a.Ours} | {a.LlamaCpp} | {a.TextCosine:F6} | {(a.SameTextArgMax ? "yes" : "no")} | {(a.ImageCosine is double c ? c.ToString("F6", CultureInfo.InvariantCulture) : "-")} |");
+            sb.AppendLine($"| {a.Ours} | {a.LlamaCpp} | {(a.SameWeights ? "same" : "differ (quantized)")} | {a.TextCosine:F6} | {(a.SameTextArgMax ? "yes" : "no")} | {(a.ImageCosine is double c ? c.ToString("F6", CultureInfo.InvariantCulture) : "-")} |");
         sb.AppendLine();
         sb.AppendLine($"Median (best) of the repetitions. Ratio = our speed / llama.cpp's on the same weights (> 1: ours faster); " +
                       $"BF16 safetensors is compared with llama.cpp F16.");

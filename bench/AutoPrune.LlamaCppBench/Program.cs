@@ -16,6 +16,7 @@ catch (BenchUsageException e) { Console.Error.WriteLine($"error: {e.Message}"); 
 if (o == null) { Console.WriteLine(BenchOptions.Usage); return 0; }
 
 try { return Run(o); }
+catch (BenchUsageException e) { Console.Error.WriteLine($"error: {e.Message}"); return 2; }
 catch (Exception e) when (Environment.GetEnvironmentVariable("AUTOPRUNE_DEBUG") != "1")
 {
     Console.Error.WriteLine($"error: {AutoPruneException.Printable(e.Message)}");
@@ -37,7 +38,11 @@ static int Run(BenchOptions o)
     {
         var policy = PolicyFactory.Create(c.Name, new PolicyOptions { Budget = c.Budget });
         try { policy.Begin(new PruningSetup(imageTokens, o.Layers, new PrefillTrace())); }
-        catch (InfeasibleBudgetException e) when (!o.PoliciesGiven)
+        catch (InfeasibleBudgetException e) when (o.PoliciesGiven)
+        {
+            throw new BenchUsageException($"--policies {c} with {o.Layers} decoder layers: {e.Message}");
+        }
+        catch (InfeasibleBudgetException e)
         {
             notes.Add($"{c} not run: infeasible with {o.Layers} decoder layers (lowest feasible budget {e.LowestFeasible:F2}); " +
                       $"it runs at the full depth (--layers {config.Text.NumHiddenLayers}).");
@@ -48,6 +53,7 @@ static int Run(BenchOptions o)
     foreach (var n in notes) Log(n);
 
     var files = BenchFiles.Prepare(o, Log);
+    if (o.PrepareOnly) return 0;
     var owned = new List<IDisposable>();
     var rows = new List<(IBenchEngine Engine, IBenchEngine? Partner)>();
     var agreements = new List<Agreement>();
@@ -65,13 +71,16 @@ static int Run(BenchOptions o)
         string? mmproj = files.Mmproj;   // llama.cpp's vision through libmtmd, unless the library cannot be loaded
         foreach (var t in o.Types)
         {
-            Log($"loading ours and llama.cpp, {t} GGUF");
-            var m = LlavaModel.Load(files.LanguageModel(t), mmproj: files.Mmproj);
-            owned.Add(m);
-            oursGguf[t] = new OurEngine($"ours {t} GGUF", m, input);
-            // llama.cpp gets the image as the projected features of the same mmproj file, computed by us.
+            Log($"loading {(o.OursGguf ? "ours and " : "")}llama.cpp, {t} GGUF");
+            if (o.OursGguf)
+            {
+                var m = LlavaModel.Load(files.LanguageModel(t), mmproj: files.Mmproj);
+                owned.Add(m);
+                oursGguf[t] = new OurEngine($"ours {t} GGUF", m, input);
+            }
+            // llama.cpp's timed prefill gets the image as our projected features (of the same mmproj when we run it).
             string label = $"llama.cpp {t} GGUF", lm = files.LanguageModel(t);
-            var features = oursGguf[t].Features.Features;
+            var features = (oursGguf.GetValueOrDefault(t) ?? ours).Features.Features;
             try { llama[t] = new LlamaCppEngine(label, lm, mmproj, o.Threads, input, features, imageTokens, context); }
             catch (Exception e) when (mmproj != null && e is DllNotFoundException or EntryPointNotFoundException)
             {
@@ -83,26 +92,37 @@ static int Run(BenchOptions o)
         }
         // Rows in timing order; pruned runs on the BF16 safetensors model and on the Q4_K_M file.
         var f16 = llama.GetValueOrDefault(GgufFileType.F16);
-        rows.Add((ours, f16));
-        foreach (var (c, p) in policies) rows.Add((new OurEngine($"ours BF16 safetensors, {c}", model, input, p), f16));
+        if (o.OursBf16)
+        {
+            rows.Add((ours, f16));
+            foreach (var (c, p) in policies) rows.Add((new OurEngine($"ours BF16 safetensors, {c}", model, input, p), f16));
+        }
         foreach (var t in o.Types)
         {
-            rows.Add((oursGguf[t], llama[t]));
-            if (t == GgufFileType.Q4_K_M)
-                foreach (var (c, p) in policies) rows.Add((new OurEngine($"ours {t} GGUF, {c}", oursGguf[t].Model, input, p), llama[t]));
+            if (oursGguf.TryGetValue(t, out var q))
+            {
+                rows.Add((q, llama[t]));
+                if (t == GgufFileType.Q4_K_M)
+                    foreach (var (c, p) in policies) rows.Add((new OurEngine($"ours {t} GGUF, {c}", q.Model, input, p), llama[t]));
+            }
             rows.Add((llama[t], null));
         }
+        if (policies.Count > 0 && !rows.Any(r => r.Engine is OurEngine { Pruned: true }))
+            notes.Add("no pruned run: they run on the BF16 safetensors (--ours bf16) and on the Q4_K_M file (--types q4_k_m --ours gguf)");
 
         Log("agreement check (text prompt, last-token logits)");
-        foreach (var (a, b) in rows)
+        // Same weights: a GGUF file in both engines, or BF16 against its F16 conversion. Without any such pair (--ours bf16
+        // and no f16) our BF16 is checked against the first llama.cpp file, whose weights differ by quantization.
+        var checks = rows.Where(r => r.Partner != null && r.Engine is OurEngine { Pruned: false }).Select(r => (r.Engine, r.Partner!, Same: true)).ToList();
+        if (checks.Count == 0 && o.OursBf16) checks.Add((ours, llama[o.Types[0]], Same: false));
+        foreach (var (a, b, same) in checks)
         {
-            if (b == null || a is not OurEngine { Pruned: false }) continue;
             var la = a.TextLogits(input.TextIds);
             var lb = b.TextLogits(input.TextIds);
-            agreements.Add(new Agreement(a.Label, b.Label, Harness.Cosine(la, lb), Greedy.ArgMax(la) == Greedy.ArgMax(lb), null));
+            agreements.Add(new Agreement(a.Label, b.Label, same, Harness.Cosine(la, lb), Greedy.ArgMax(la) == Greedy.ArgMax(lb), null));
             Log($"  {a.Label} vs {b.Label}: cosine {agreements[^1].TextCosine:F6}");
         }
-        if (agreements.FirstOrDefault(a => a.TextCosine < MinCosine) is { } bad)
+        if (agreements.FirstOrDefault(a => a.SameWeights && a.TextCosine < MinCosine) is { } bad)
             throw new BenchFailedException($"{bad.Ours} and {bad.LlamaCpp} disagree (text logits cosine {bad.TextCosine:F4} < {MinCosine}): the timings would not compare equal work");
 
         var engines = rows.Select(r => r.Engine).ToList();
