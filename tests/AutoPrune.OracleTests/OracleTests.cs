@@ -1,4 +1,3 @@
-using System.Text.Json;
 using AutoPrune.Loading.Gguf;
 using AutoPrune.Models;
 using AutoPrune.Pruning;
@@ -24,6 +23,9 @@ public sealed class ConvertedModels : IDisposable
         }
     }
 
+    /// <summary>The mmproj file <c>convert</c> wrote beside the type-<paramref name="t"/> language model (after <see cref="Get"/>).</summary>
+    public string Mmproj(GgufFileType t) => Path.Combine(Dir, t.ToString(), LlavaGgufConverter.MmprojFileName);
+
     private static string FindRoot()
     {
         for (var d = new DirectoryInfo(AppContext.BaseDirectory); d != null; d = d.Parent)
@@ -35,6 +37,8 @@ public sealed class ConvertedModels : IDisposable
     {
         foreach (var (o, t) in _m.Values) { o.Dispose(); t.Dispose(); }
         try { Directory.Delete(Dir, recursive: true); } catch (IOException) { }
+        // The shared parent goes with the last fixture; a fixture still running keeps it (not empty → IOException).
+        try { Directory.Delete(Path.GetDirectoryName(Dir)!); } catch (IOException) { }
     }
 }
 
@@ -44,25 +48,19 @@ public sealed class ConvertedModels : IDisposable
 /// </summary>
 public sealed class OracleTests(ConvertedModels fx, Xunit.Abstractions.ITestOutputHelper log) : IClassFixture<ConvertedModels>
 {
-    /// <summary>Text-only prompts: the dev questions in the chat template without the image, and plain text.</summary>
-    private static List<string> Prompts(int max)
-    {
-        var list = new List<string>();
-        foreach (var line in File.ReadLines(Path.Combine(ConvertedModels.RepoRoot, "data", "shapes-vqa", "dev", "questions.jsonl")))
-        {
-            if (string.IsNullOrWhiteSpace(line)) continue;
-            using var doc = JsonDocument.Parse(line);
-            list.Add(doc.RootElement.GetProperty("text").GetString()!);
-        }
-        return list.Take(max).ToList();
-    }
+    /// <summary>Text-only prompts: the dev questions (see <see cref="DevSet"/>).</summary>
+    private static List<string> Prompts(int max) => DevSet.Load(max).Select(q => q.Text).ToList();
 
     private static string TextOnly(string question) => $"USER: {question} ASSISTANT:";
 
     /// <summary>This engine's text-only forward (a run with no image): last logits and the greedy continuation.</summary>
-    private static (float[] Logits, int[] Greedy) Ours(LlavaModel m, int[] ids, int steps)
+    private static (float[] Logits, int[] Greedy) Ours(LlavaModel m, int[] ids, int steps) =>
+        Greedy(m, new TokenizedPrompt(ids, Array.Empty<int>()), [], steps);
+
+    /// <summary>This engine's prefill of <paramref name="prompt"/>: its last logits and the greedy continuation of up to <paramref name="steps"/> tokens.</summary>
+    internal static (float[] Logits, int[] Greedy) Greedy(LlavaModel m, TokenizedPrompt prompt, IReadOnlyList<ImageFeatures> images, int steps)
     {
-        var run = m.StartRun(new TokenizedPrompt(ids, Array.Empty<int>()), [], null, steps + 1);
+        var run = m.StartRun(prompt, images, null, steps + 1);
         var logits = (float[])run.Prefill().Clone();
         var first = logits;
         var outIds = new List<int>();
@@ -76,7 +74,7 @@ public sealed class OracleTests(ConvertedModels fx, Xunit.Abstractions.ITestOutp
         return (first, outIds.ToArray());
     }
 
-    private static double Cosine(float[] a, float[] b)
+    internal static double Cosine(float[] a, float[] b)
     {
         double ab = 0, aa = 0, bb = 0;
         for (int i = 0; i < a.Length; i++) { ab += a[i] * b[i]; aa += a[i] * a[i]; bb += b[i] * b[i]; }

@@ -12,7 +12,8 @@ public enum GgufFileType { F16, Q8_0, Q4_0, Q4_K_M }
 /// (<c>ggml-model-TYPE.gguf</c>, as convert_hf_to_gguf.py + llama-quantize lay it out: llama.* hyper-parameters,
 /// tokenizer.ggml.*, q/k rows permuted for llama.cpp's RoPE) and the vision tower + projector
 /// (<c>mmproj-model-f16.gguf</c>, as the LLaVA image-encoder converter lays it out: clip.* metadata, legacy
-/// ffn_down/ffn_up naming for fc1/fc2, the last vision layer dropped, F16 matrices and F32 vectors).
+/// ffn_down/ffn_up naming for fc1/fc2, the layers after LLaVA's feature layer dropped and that layer named in
+/// clip.vision.feature_layer, F16 matrices and F32 vectors).
 /// Weight types per file type follow llama.cpp: F16 and Q8_0 quantize every matrix; Q4_0 keeps the output
 /// matrix at Q6_K; Q4_K_M uses Q4_K with Q6_K for the output matrix and for attn_v / ffn_down in the layers
 /// llama.cpp gives more bits (the first and last eighth and every third in between). A matrix whose rows do not
@@ -190,6 +191,9 @@ public static class LlavaGgufConverter
         g.Add("clip.vision.attention.layer_norm_epsilon", v.LayerNormEps);
         int layers = config.VisionLayersUsed; // the converter drops the layers LLaVA does not read
         g.Add("clip.vision.block_count", (uint)layers);
+        // As llama.cpp's converter writes it for a config with vision_feature_layer: without this key llama.cpp's
+        // LLaVA graph runs one layer fewer than the file holds (it assumes the last stored layer is the unused one).
+        g.Add("clip.vision.feature_layer", new[] { layers });
         var pp = Path.Combine(dir, "preprocessor_config.json");
         var proc = File.Exists(pp) ? ClipImageProcessor.FromFile(pp) : new ClipImageProcessor();
         g.Add("clip.vision.image_mean", proc.ImageMean);
