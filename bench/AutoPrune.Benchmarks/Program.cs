@@ -15,6 +15,7 @@ public static class Program
     {
         if (args.Length > 0 && args[0] == "--quick") return Quick(args);
         if (args.Length > 0 && args[0] == "--attention") return AttentionQuick(args);
+        if (args.Length > 0 && args[0] == "--quant") return QuantQuick.Run(args);
         BenchmarkSwitcher.FromAssembly(typeof(Program).Assembly).Run(args);
         return 0;
     }

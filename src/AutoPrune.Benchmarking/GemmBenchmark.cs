@@ -94,17 +94,36 @@ public static unsafe class GemmBenchmark
     /// </summary>
     public static double MeasureReadBandwidth(long bytes = 4096L * 11008 * 2, int reps = 20)
     {
-        long count = bytes / 32 * 8;
-        var mem = new SyntheticWeights.NativeBuffer(count * 4);
-        try
+        using var read = new ReadTest(bytes);
+        read.Once();
+        var t = new double[reps];
+        for (int r = 0; r < reps; r++) t[r] = read.Once();
+        return read.Bytes / Min(t) / 1e9;
+    }
+
+    /// <summary>A buffer of about <c>bytes</c> read in parallel by <see cref="Once"/> (for interleaving with other timings).</summary>
+    public sealed class ReadTest : IDisposable
+    {
+        private readonly SyntheticWeights.NativeBuffer _mem;
+        private readonly ReadJob _job;
+
+        public ReadTest(long bytes)
         {
-            float* p = (float*)mem.Pointer;
+            long count = bytes / 32 * 8;
+            _mem = new SyntheticWeights.NativeBuffer(count * 4);
+            float* p = (float*)_mem.Pointer;
             for (long i = 0; i < count; i++) p[i] = 1f;
-            int threads = Math.Max(1, Gemm.MaxThreads), chunks = threads * 4;
-            long per = (count / chunks + 7) & ~7L;
-            var sums = new float[chunks];
-            var job = new ReadJob { P = p, Count = count, Per = per, Sums = sums };
-            void Once() => Parallelism.For(chunks, job, static (ref readonly ReadJob j, int c) =>
+            int chunks = Math.Max(1, Gemm.MaxThreads) * 4;
+            _job = new ReadJob { P = p, Count = count, Per = (count / chunks + 7) & ~7L, Sums = new float[chunks] };
+        }
+
+        public long Bytes => _job.Count * 4;
+
+        /// <summary>Reads the buffer once; returns the seconds it took.</summary>
+        public double Once()
+        {
+            long t0 = Stopwatch.GetTimestamp();
+            Parallelism.For(_job.Sums.Length, _job, static (ref readonly ReadJob j, int c) =>
             {
                 float* q = j.P;
                 long a = c * j.Per, e = Math.Min(j.Count, a + j.Per);
@@ -116,20 +135,10 @@ public static unsafe class GemmBenchmark
                 }
                 j.Sums[c] = Vector256.Sum(s0 + s1 + s2 + s3);
             });
-            Once();
-            var t = new double[reps];
-            for (int r = 0; r < reps; r++)
-            {
-                long t0 = Stopwatch.GetTimestamp();
-                Once();
-                t[r] = Stopwatch.GetElapsedTime(t0).TotalSeconds;
-            }
-            return count * 4.0 / Min(t) / 1e9;
+            return Stopwatch.GetElapsedTime(t0).TotalSeconds;
         }
-        finally
-        {
-            mem.Dispose();
-        }
+
+        public void Dispose() => _mem.Dispose();
     }
 
     private struct ReadJob

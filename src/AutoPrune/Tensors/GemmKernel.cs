@@ -104,7 +104,8 @@ internal static unsafe class GemmKernel
         {
             case DType.F32: PackB<F32Rows>(w, n0, nc, k0, kc, dst); break;
             case DType.BF16: PackB<BF16Rows>(w, n0, nc, k0, kc, dst); break;
-            default: PackB<F16Rows>(w, n0, nc, k0, kc, dst); break;
+            case DType.F16: PackB<F16Rows>(w, n0, nc, k0, kc, dst); break;
+            default: Quant.QuantPanel.PackB(w, n0, nc, k0, kc, dst); break;   // block types: decoded 16 rows at a time
         }
     }
 

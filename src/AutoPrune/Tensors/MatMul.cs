@@ -8,9 +8,11 @@ public static class MatMul
     private const int RowBlock = 16;
 
     /// <summary>
-    /// Y[M,N] = X[M,K]·W[N,K]ᵀ + bias, W kept in its file dtype. Block-quantized W goes to the integer
-    /// block kernels (<see cref="Quant.QuantMatMul"/>); float W to the packed AVX2/FMA GEMM
-    /// (<see cref="Gemm"/>) when the CPU has it, else a portable dot-product loop.
+    /// Y[M,N] = X[M,K]·W[N,K]ᵀ + bias, W kept in its file dtype. Float W goes to the packed AVX2/FMA GEMM
+    /// (<see cref="Gemm"/>) when the CPU has it, else a portable dot-product loop. Block-quantized W: below
+    /// <see cref="Gemm.SmallM"/> rows (decode) the integer block kernels on int8 activations
+    /// (<see cref="Quant.QuantMatMul"/>); from there on (prefill) the same packed GEMM, which decodes W panel by
+    /// panel into F32, so prefill multiplies exact weight values at the F32 kernel's rate.
     /// </summary>
     public static void Linear(ReadOnlySpan<float> x, int m, Weight w, ReadOnlySpan<float> bias, Span<float> y)
     {
@@ -19,7 +21,7 @@ public static class MatMul
         if (x.Length < (long)m * k) throw new ArgumentException($"x has {x.Length} elements, need {m}x{k} for {w.Name}");
         if (y.Length < (long)m * n) throw new ArgumentException($"y has {y.Length} elements, need {m}x{n} for {w.Name}");
         if (!bias.IsEmpty && bias.Length != n) throw new ArgumentException($"bias has {bias.Length} elements, need {n}");
-        if (w.DType.IsQuantized())
+        if (w.DType.IsQuantized() && m < Gemm.SmallM)
         {
             Quant.QuantMatMul.Linear(x, m, w, bias, y);
             return;

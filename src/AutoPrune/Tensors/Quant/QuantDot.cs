@@ -4,36 +4,51 @@ using System.Runtime.Intrinsics.X86;
 
 namespace AutoPrune.Tensors.Quant;
 
-/// <summary>One quantized activation row: int8 values, per-32 scales and int8 sums (see <see cref="QuantizedActivations"/>).</summary>
-public readonly unsafe struct ActRow(sbyte* q, float* d, int* sum32, int* sum16)
+/// <summary>One quantized activation row: int8 values, per-32 scales and int8 sums, and the derived tables (see <see cref="QuantizedActivations"/>).</summary>
+public readonly unsafe struct ActRow
 {
-    public readonly sbyte* Q = q;
-    public readonly float* D = d;
-    public readonly int* Sum32 = sum32;
-    public readonly int* Sum16 = sum16;
+    public readonly sbyte* Q;
+    public readonly float* D;
+    public readonly int* Sum32;
+    public readonly int* Sum16;
+    public readonly short* Q16;
+    public readonly float* D8;
+    public readonly float* DSum32;
+    public readonly float* DSum16;
 
-    public static ActRow Of(QuantizedActivations a, int row)
+    private ActRow(QuantizedActivations a, long row)
     {
         long k = a.Cols;
-        return new(a.Q + row * k, a.D + row * k / 32, a.Sum32 + row * k / 32, a.Sum16 + row * k / 16);
+        Q = a.Q + row * k; Q16 = a.Q16 + row * k; D8 = a.D8 + row * k / 4;
+        D = a.D + row * k / 32; Sum32 = a.Sum32 + row * k / 32; DSum32 = a.DSum32 + row * k / 32;
+        Sum16 = a.Sum16 + row * k / 16; DSum16 = a.DSum16 + row * k / 16;
     }
+
+    public static ActRow Of(QuantizedActivations a, int row) => new(a, row);
 }
 
 /// <summary>
 /// Dot products of one block-quantized weight row with one quantized activation row, k values long. Integer
 /// products per block, then one float multiply-add per block (or sub-block) with the two scales.
-/// <see cref="Reference"/> is the scalar definition for every type; <see cref="Fast"/> uses AVX2 byte
-/// multiply-adds (vpmaddubsw + vpmaddwd) or AVX-VNNI (vpdpbusd) for Q8_0, Q4_0, Q4_K and Q6_K — the types of
-/// Q8_0 and Q4_K_M files — and the reference for the others.
+/// <see cref="Reference"/> is the scalar definition for every type; <see cref="Fast"/> picks by <see cref="SimdLevel"/>:
+/// AVX-512 (<see cref="QuantDot512"/>) for Q8_0, Q4_K and Q6_K — the types of Q8_0 and Q4_K_M files — AVX2 byte
+/// multiply-adds (vpmaddubsw + vpmaddwd, or AVX-VNNI vpdpbusd) for those and Q4_0, and the reference otherwise.
 /// </summary>
 public static unsafe class QuantDot
 {
-    /// <summary>Which instructions <see cref="Fast"/> uses on this CPU.</summary>
-    public static string Isa => !Avx2.IsSupported || !Fma.IsSupported ? "scalar" : AvxVnni.IsSupported ? "AVX-VNNI" : "AVX2";
-
-    public static float Fast(DType t, byte* w, ActRow a, int k)
+    /// <summary>Which instructions <see cref="Fast"/> uses at the current <see cref="Simd.Level"/>.</summary>
+    public static string Isa => Simd.Level switch
     {
-        if (Avx2.IsSupported && Fma.IsSupported)
+        SimdLevel.Avx512 => "AVX-512 (Q8_0/Q4_K/Q6_K), AVX2 (Q4_0)",
+        SimdLevel.Avx2 => AvxVnni.IsSupported ? "AVX-VNNI" : "AVX2",
+        _ => "scalar",
+    };
+
+    /// <summary>The dot product at <paramref name="level"/> (read once per call on the calling thread, handed to workers).</summary>
+    public static float Fast(SimdLevel level, DType t, byte* w, ActRow a, int k)
+    {
+        if (level == SimdLevel.Avx512 && QuantDot512.Handles(t)) return QuantDot512.Dot1(t, w, a, k);
+        if (level >= SimdLevel.Avx2)
         {
             switch (t)
             {
@@ -60,6 +75,7 @@ public static unsafe class QuantDot
     };
 
     private static float H(byte* p) => Dequantize.Half(p);
+    private static float HT(byte* p) => HalfTable.Get(p);
 
     // ---------------------------------------------------------------- scalar references
 
@@ -232,7 +248,7 @@ public static unsafe class QuantDot
             var qx = Avx.LoadVector256(a.Q + 32 * b);
             // u8·s8 only: move w's sign onto x.
             var p = DotU8S8(Avx2.Abs(qw), Avx2.Sign(qx, qw));
-            acc = Fma.MultiplyAdd(Avx.ConvertToVector256Single(p), Vector256.Create(H(w) * a.D[b]), acc);
+            acc = Fma.MultiplyAdd(Avx.ConvertToVector256Single(p), Vector256.Create(HT(w) * a.D[b]), acc);
         }
         return HSum(acc);
     }
@@ -240,22 +256,16 @@ public static unsafe class QuantDot
     /// <summary>
     /// Four Q8_0 dot products of one weight row with four activation rows (prefill): the weight block, its |w| and its
     /// scale are loaded once for the four rows. Each row's sum runs in the same order as <see cref="Fast"/>, so the
-    /// results are bitwise those of four single calls.
+    /// results are bitwise those of four single calls at the AVX2 level.
     /// </summary>
     public static void Q8_0x4(byte* w, ActRow a0, ActRow a1, ActRow a2, ActRow a3, int k, float* out4)
     {
-        if (!Avx2.IsSupported || !Fma.IsSupported)
-        {
-            out4[0] = Fast(DType.Q8_0, w, a0, k); out4[1] = Fast(DType.Q8_0, w, a1, k);
-            out4[2] = Fast(DType.Q8_0, w, a2, k); out4[3] = Fast(DType.Q8_0, w, a3, k);
-            return;
-        }
         Vector256<float> c0 = default, c1 = default, c2 = default, c3 = default;
         for (int b = 0; b < k / 32; b++, w += 34)
         {
             var qw = Avx.LoadVector256((sbyte*)(w + 2));
             var aw = Avx2.Abs(qw);
-            float dw = H(w);
+            float dw = HT(w);
             int o = 32 * b;
             c0 = Fma.MultiplyAdd(Avx.ConvertToVector256Single(DotU8S8(aw, Avx2.Sign(Avx.LoadVector256(a0.Q + o), qw))), Vector256.Create(dw * a0.D[b]), c0);
             c1 = Fma.MultiplyAdd(Avx.ConvertToVector256Single(DotU8S8(aw, Avx2.Sign(Avx.LoadVector256(a1.Q + o), qw))), Vector256.Create(dw * a1.D[b]), c1);
@@ -275,7 +285,7 @@ public static unsafe class QuantDot
             var raw = Sse2.LoadVector128(w + 2);
             var nib = Vector256.Create(raw & Vector128.Create((byte)0xF), Sse2.ShiftRightLogical(raw.AsUInt16(), 4).AsByte() & Vector128.Create((byte)0xF));
             var p = DotU8S8(nib & mask, Avx.LoadVector256(a.Q + 32 * b));
-            float ds = H(w) * a.D[b];
+            float ds = HT(w) * a.D[b];
             acc = Fma.MultiplyAdd(Avx.ConvertToVector256Single(p), Vector256.Create(ds), acc);
             off += ds * 8 * a.Sum32[b];
         }
@@ -289,7 +299,7 @@ public static unsafe class QuantDot
         float mins = 0;
         for (int b = 0; b < k / 256; b++, w += 144)
         {
-            float d = H(w), dmin = H(w + 2);
+            float d = HT(w), dmin = HT(w + 2);
             byte* q = w + 16;
             for (int j = 0; j < 4; j++, q += 32)
             {
@@ -317,7 +327,7 @@ public static unsafe class QuantDot
         float off = 0;
         for (int b = 0; b < k / 256; b++, w += 210)
         {
-            float d = H(w + 208);
+            float d = HT(w + 208);
             sbyte* sc = (sbyte*)(w + 192);
             for (int n = 0; n < 2; n++)
             {

@@ -3,8 +3,10 @@ namespace AutoPrune.Tensors.Quant;
 /// <summary>
 /// Y[M,N] = X[M,K]·W[N,K]ᵀ (+bias) for block-quantized W, working on the blocks directly: X is quantized once per
 /// call (int8 per 32 values), then every output is one integer block dot product (<see cref="QuantDot"/>).
-/// Threads own chunks of W rows; within a chunk each X row meets every W row of the chunk while the chunk stays in
-/// cache. Each output is computed the same way whatever the chunking, so results do not depend on the thread count.
+/// This is the decode path (small M; <see cref="MatMul.Linear"/> sends prefill-sized M to the packed GEMM, which
+/// dequantizes W panel by panel). Threads own 16-row chunks of W; within a chunk each X row meets every W row of
+/// the chunk while the chunk stays in cache, 4 W rows per pass at AVX-512. Chunk and group boundaries do not
+/// depend on the thread count, so neither do the results.
 /// </summary>
 public static unsafe class QuantMatMul
 {
@@ -18,12 +20,13 @@ public static unsafe class QuantMatMul
         {
             var acts = QuantizedActivations.For(px, m, k);
             float* bp = bias.IsEmpty ? null : pb;
+            var level = Simd.Level;
             int chunks = (n + RowChunk - 1) / RowChunk;
             if (Parallelism.MaxThreads == 1 || (long)n * k < 1 << 16)
-                for (int c = 0; c < chunks; c++) Chunk(c, acts, m, w, bp, py);
+                for (int c = 0; c < chunks; c++) Chunk(c, acts, m, w, bp, py, level);
             else
-                Parallelism.For(chunks, new Job { Acts = acts, M = m, W = w, Bias = bp, Y = py },
-                    static (ref readonly Job j, int c) => Chunk(c, j.Acts, j.M, j.W, j.Bias, j.Y));
+                Parallelism.For(chunks, new Job { Acts = acts, M = m, W = w, Bias = bp, Y = py, Level = level },
+                    static (ref readonly Job j, int c) => Chunk(c, j.Acts, j.M, j.W, j.Bias, j.Y, j.Level));
         }
     }
 
@@ -33,16 +36,32 @@ public static unsafe class QuantMatMul
         public int M;
         public Weight W;
         public float* Bias, Y;
+        public SimdLevel Level;
     }
 
-    private static void Chunk(int c, QuantizedActivations acts, int m, Weight w, float* bias, float* y)
+    private static void Chunk(int c, QuantizedActivations acts, int m, Weight w, float* bias, float* y, SimdLevel level)
     {
         int n = w.Rows, k = w.Cols;
         int r0 = c * RowChunk, r1 = Math.Min(n, r0 + RowChunk);
         long rowBytes = w.RowBytes;
         var t = w.DType;
         int i = 0;
-        if (t == DType.Q8_0)
+        if (level == SimdLevel.Avx512 && QuantDot512.Handles(t))
+        {
+            // Each X row against the chunk 4 W rows at a time (the last rows of W one by one, same arithmetic).
+            for (; i < m; i++)
+            {
+                var a = ActRow.Of(acts, i);
+                float* yi = y + (long)i * n;
+                int r = r0;
+                for (; r + 4 <= r1; r += 4) QuantDot512.Dot4(t, w.Data + r * rowBytes, rowBytes, a, k, yi + r);
+                for (; r < r1; r++) yi[r] = QuantDot512.Dot1(t, w.Data + r * rowBytes, a, k);
+                if (bias != null)
+                    for (r = r0; r < r1; r++) yi[r] += bias[r];
+            }
+            return;
+        }
+        if (t == DType.Q8_0 && level >= SimdLevel.Avx2)
         {
             float* o = stackalloc float[4];
             for (; i + 4 <= m; i += 4)
@@ -61,7 +80,7 @@ public static unsafe class QuantMatMul
             var a = ActRow.Of(acts, i);
             float* yi = y + (long)i * n;
             for (int r = r0; r < r1; r++)
-                yi[r] = QuantDot.Fast(t, w.Data + r * rowBytes, a, k) + (bias == null ? 0 : bias[r]);
+                yi[r] = QuantDot.Fast(level, t, w.Data + r * rowBytes, a, k) + (bias == null ? 0 : bias[r]);
         }
     }
 

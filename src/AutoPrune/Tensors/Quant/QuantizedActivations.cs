@@ -5,7 +5,10 @@ namespace AutoPrune.Tensors.Quant;
 /// <summary>
 /// Rows of X quantized for integer dot products with block weights, as llama.cpp does: every 32 values get their
 /// own F32 scale d = max|x|/127 and int8 values, plus the sums of the int8 values per 16 and per 32 (used for the
-/// offsets and mins of the weight formats). One buffer per thread, grown as needed and reused across calls.
+/// offsets and mins of the weight formats). For the AVX-512 kernels, also derived per-call tables shared by every
+/// weight row: the values widened to int16, each block's scale repeated 8 times (one per int32 lane of that
+/// block's products), d·sum32 per block and 32·d·sum16 per 16 values (the Q4_K mins and Q6_K offset terms).
+/// One buffer per thread, grown as needed and reused across calls.
 /// </summary>
 public sealed unsafe class QuantizedActivations : IDisposable
 {
@@ -15,6 +18,10 @@ public sealed unsafe class QuantizedActivations : IDisposable
     public float* D { get; private set; }       // Rows x Cols/32
     public int* Sum32 { get; private set; }     // Rows x Cols/32
     public int* Sum16 { get; private set; }     // Rows x Cols/16
+    public short* Q16 { get; private set; }     // Rows x Cols: Q widened
+    public float* D8 { get; private set; }      // Rows x Cols/4: D, each repeated 8 times
+    public float* DSum32 { get; private set; }  // Rows x Cols/32: D·Sum32
+    public float* DSum16 { get; private set; }  // Rows x Cols/16: 32·D·Sum16 (Q6_K's −32 offset per 16 values)
     private long _cap;
     private void* _mem;
 
@@ -32,7 +39,8 @@ public sealed unsafe class QuantizedActivations : IDisposable
     {
         if (k % 32 != 0) throw new ArgumentException($"row length {k} is not a multiple of 32");
         long blocks = (long)m * k / 32;
-        long need = (long)m * k + blocks * 4 * 2 + blocks * 2 * 4 + 256;
+        // Q, Q16, D8 (8 floats per block), then D, Sum32, DSum32 (1 each per block), Sum16, DSum16 (2 each), alignment slack.
+        long need = (long)m * k * 3 + blocks * 32 + blocks * 4 * 3 + blocks * 8 * 2 + 5 * 64;
         if (need > _cap)
         {
             if (_mem != null) NativeMemory.AlignedFree(_mem);
@@ -41,13 +49,27 @@ public sealed unsafe class QuantizedActivations : IDisposable
         }
         Rows = m; Cols = k;
         byte* p = (byte*)_mem;
-        Q = (sbyte*)p; p += (long)m * k;
-        p = (byte*)(((nint)p + 63) & ~63);
+        Q = (sbyte*)p; p = Align(p + (long)m * k);
+        Q16 = (short*)p; p = Align(p + (long)m * k * 2);
+        D8 = (float*)p; p = Align(p + blocks * 32);
         D = (float*)p; p += blocks * 4;
         Sum32 = (int*)p; p += blocks * 4;
-        Sum16 = (int*)p;
-        for (long b = 0; b < blocks; b++) QuantizeBlock(x + b * 32, Q + b * 32, D + b, Sum32 + b, Sum16 + 2 * b);
+        DSum32 = (float*)p; p += blocks * 4;
+        Sum16 = (int*)p; p += blocks * 8;
+        DSum16 = (float*)p;
+        for (long b = 0; b < blocks; b++)
+        {
+            QuantizeBlock(x + b * 32, Q + b * 32, D + b, Sum32 + b, Sum16 + 2 * b);
+            float d = D[b];
+            for (int j = 0; j < 32; j++) Q16[b * 32 + j] = Q[b * 32 + j];
+            for (int j = 0; j < 8; j++) D8[b * 8 + j] = d;
+            DSum32[b] = d * Sum32[b];
+            DSum16[2 * b] = 32 * d * Sum16[2 * b];
+            DSum16[2 * b + 1] = 32 * d * Sum16[2 * b + 1];
+        }
     }
+
+    private static byte* Align(byte* p) => (byte*)(((nint)p + 63) & ~63);
 
     /// <summary>d = max|x|/127, q = round(x/d) (half to even), with the block's int8 sums.</summary>
     internal static void QuantizeBlock(float* x, sbyte* q, float* d, int* sum32, int* sum16)

@@ -41,7 +41,7 @@ public sealed unsafe class QuantMatMulTests
     public void Kernel_MatchesScalarReference_AndF32OnDecodedWeights(DType t)
     {
         const int n = 37, k = 512;
-        foreach (int m in new[] { 1, 3, 20 })
+        foreach (int m in new[] { 1, 3, Gemm.SmallM - 1 }) // the int8 decode path; prefill M: QuantKernelPathTests
         {
             var wb = RandomBlocks(t, n, k, 5);
             var x = Random(m * k, 9, 2);

@@ -1,0 +1,52 @@
+using System.Globalization;
+using AutoPrune.Benchmarking;
+using AutoPrune.Tensors;
+
+namespace AutoPrune.Benchmarks;
+
+/// <summary>
+/// `--quant [--reps N] [--threads T] [--simd all|avx2|avx512] [--m 576] [--copies C]`: block-quantized GEMM (prefill,
+/// M x 4096 x 4096) and GEMV (decode, 4096 x 11008; C distinct weights per rep, so the bytes can exceed the L3 cache)
+/// beside BF16, interleaved rep by rep, with the plain read of each weight size.
+/// </summary>
+public static class QuantQuick
+{
+    public static int Run(string[] args)
+    {
+        int reps = 10, threads = Environment.ProcessorCount, m = 576, copies = 1;
+        string? simd = null;
+        for (int i = 1; i < args.Length; i++)
+        {
+            if (args[i] == "--reps") reps = int.Parse(args[++i], CultureInfo.InvariantCulture);
+            else if (args[i] == "--threads") threads = int.Parse(args[++i], CultureInfo.InvariantCulture);
+            else if (args[i] == "--simd") simd = args[++i];
+            else if (args[i] == "--m") m = int.Parse(args[++i], CultureInfo.InvariantCulture);
+            else if (args[i] == "--copies") copies = int.Parse(args[++i], CultureInfo.InvariantCulture);
+        }
+        var levels = simd == "all" ? Simd.Supported.Where(l => l >= SimdLevel.Avx2).ToArray()
+            : [simd == null ? Simd.Level : Enum.Parse<SimdLevel>(simd, ignoreCase: true)];
+        Parallelism.MaxThreads = threads;
+        Console.WriteLine($"{Simd.CpuModel()} ({Simd.CpuFeatures()}); {threads} thread(s), {reps} reps interleaved; load average {LoadAverage()}");
+        DType[] types = [DType.BF16, DType.Q8_0, DType.Q4_K, DType.Q6_K];
+        foreach (var level in levels)
+        {
+            using var _ = Simd.Use(level);
+            Console.WriteLine($"-- {level.Name()}: block kernels {Tensors.Quant.QuantDot.Isa}");
+            var g = InterleavedBenchmark.Gemm(m, 4096, 4096, types, Math.Max(3, reps / 2));
+            foreach (var r in g)
+                Console.WriteLine($"GEMM {m}x4096x4096 {r.WeightDType.Name(),-5} {r.Best,7:F1} GFLOP/s (median {r.Median,6:F1})  {r.Best / g[0].Best,5:F2}x BF16");
+            var v = InterleavedBenchmark.Gemv(4096, 11008, types, reps, copies);
+            foreach (var r in v)
+                Console.WriteLine($"GEMV 1x4096x11008{(copies > 1 ? $" x{copies}" : "")} {r.WeightDType.Name(),-5} {r.Best,6:F1} GB/s (median {r.Median,5:F1}), read {r.ReadGBps,5:F1} GB/s: " +
+                                  $"{100 * r.Best / r.ReadGBps,5:F1}% | {r.BestMicroseconds,7:F0} us, {v[0].BestMicroseconds / r.BestMicroseconds,5:F2}x BF16 speed");
+        }
+        Console.WriteLine($"load average {LoadAverage()}");
+        return 0;
+    }
+
+    private static string LoadAverage()
+    {
+        try { return File.Exists("/proc/loadavg") ? string.Join(' ', File.ReadAllText("/proc/loadavg").Split(' ').Take(3)) : "n/a"; }
+        catch (IOException) { return "n/a"; }
+    }
+}

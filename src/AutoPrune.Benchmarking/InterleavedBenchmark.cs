@@ -1,0 +1,86 @@
+using System.Diagnostics;
+using AutoPrune.Tensors;
+
+namespace AutoPrune.Benchmarking;
+
+/// <summary>One dtype's timing in an interleaved comparison: best and median rate, and its best time.</summary>
+public sealed record InterleavedResult(DType WeightDType, double Best, double Median, double BestMicroseconds, double ReadGBps);
+
+/// <summary>
+/// The same GEMM or GEMV shape in several weight dtypes, each repetition running every dtype in turn, so all see the
+/// same machine load (a shared machine's load moves within seconds); GEMV reps also read a plain buffer of each
+/// dtype's weight size, giving the bandwidth available at that moment.
+/// </summary>
+public static class InterleavedBenchmark
+{
+    /// <summary>Y[M,N] = X·Wᵀ per dtype: GFLOP/s (best, median).</summary>
+    public static InterleavedResult[] Gemm(int m, int n, int k, IReadOnlyList<DType> types, int reps, int seed = 1) =>
+        Run(m, n, k, types, reps, seed, read: false, copies: 1);
+
+    /// <summary>
+    /// M = 1 per dtype: GB/s of weight bytes (best, median) and a plain read of the same bytes (best). With
+    /// <paramref name="copies"/> &gt; 1 a repetition runs that many distinct weights of the shape one after the
+    /// other, so the bytes read can exceed the last-level cache as a whole model's do.
+    /// </summary>
+    public static InterleavedResult[] Gemv(int n, int k, IReadOnlyList<DType> types, int reps, int copies = 1, int seed = 1) =>
+        Run(1, n, k, types, reps, seed, read: true, copies);
+
+    private static InterleavedResult[] Run(int m, int n, int k, IReadOnlyList<DType> types, int reps, int seed, bool read, int copies)
+    {
+        var owners = new List<IDisposable>();
+        var reads = new List<GemmBenchmark.ReadTest>();
+        try
+        {
+            var ws = types.Select(t => Enumerable.Range(0, copies)
+                .Select(c => SyntheticWeights.Create("bench." + t.Name(), t, [n, k], seed + c, 1f, owners)).ToArray()).ToArray();
+            if (read) reads.AddRange(ws.Select(w => new GemmBenchmark.ReadTest(w[0].ByteLength * copies)));
+            var x = new float[(long)m * k];
+            var rng = new Random(seed + 1);
+            for (long i = 0; i < x.LongLength; i++) x[i] = (float)(rng.NextDouble() * 2 - 1);
+            var y = new float[(long)m * n];
+            var t = new double[types.Count, reps];
+            var tr = new double[types.Count, reps];
+            for (int i = 0; i < ws.Length; i++)
+            {
+                foreach (var w in ws[i]) MatMul.Linear(x, m, w, default, y); // warm-up: JIT, buffers, page faults
+                if (read) reads[i].Once();
+            }
+            for (int r = 0; r < reps; r++)
+                for (int i = 0; i < ws.Length; i++)
+                {
+                    if (read) tr[i, r] = reads[i].Once();
+                    long t0 = Stopwatch.GetTimestamp();
+                    foreach (var w in ws[i]) MatMul.Linear(x, m, w, default, y);
+                    t[i, r] = Stopwatch.GetElapsedTime(t0).TotalSeconds;
+                }
+            var result = new InterleavedResult[ws.Length];
+            for (int i = 0; i < ws.Length; i++)
+            {
+                var ti = Row(t, i);
+                double work = read ? ws[i][0].ByteLength * (double)copies : 2.0 * m * n * k;
+                double readGBps = read ? reads[i].Bytes / Row(tr, i).Min() / 1e9 : 0;
+                result[i] = new InterleavedResult(types[i], work / ti.Min() / 1e9, work / Median(ti) / 1e9, ti.Min() * 1e6, readGBps);
+            }
+            return result;
+        }
+        finally
+        {
+            foreach (var r in reads) r.Dispose();
+            foreach (var o in owners) o.Dispose();
+        }
+    }
+
+    private static double[] Row(double[,] a, int i)
+    {
+        var r = new double[a.GetLength(1)];
+        for (int j = 0; j < r.Length; j++) r[j] = a[i, j];
+        return r;
+    }
+
+    private static double Median(double[] a)
+    {
+        var c = (double[])a.Clone();
+        Array.Sort(c);
+        return c.Length % 2 == 1 ? c[c.Length / 2] : 0.5 * (c[c.Length / 2 - 1] + c[c.Length / 2]);
+    }
+}
