@@ -111,7 +111,7 @@ public static class ModelBenchmark
         return 0;
     }
 
-    private static double Median(double[] v)
+    internal static double Median(double[] v)
     {
         var s = (double[])v.Clone();
         Array.Sort(s);

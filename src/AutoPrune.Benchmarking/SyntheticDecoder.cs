@@ -19,6 +19,8 @@ public sealed class SyntheticDecoder : IDisposable
     public required int VisualTokens { get; init; }
     public required int VisionHiddenSize { get; init; }
     public required DType WeightDType { get; init; }
+    /// <summary>The linear layers one decode step multiplies by, in order: q, k, v, o, gate, up, down of every layer, then lm_head.</summary>
+    public required IReadOnlyList<Weight> DecodeLinears { get; init; }
     private ModelWeights? _weights;
 
     public static SyntheticDecoder Create(string shape, LlamaConfig text, int visualTokens, int visionHidden, int? layers, DType dtype, int seed = 1)
@@ -53,11 +55,16 @@ public sealed class SyntheticDecoder : IDisposable
                 foreach (var (name, w) in layer)
                     all.Add(new Weight($"language_model.model.layers.{l}.{name}", w.DType, w.Shape, w.Data));
         }
+        var linears = new List<Weight>();
+        for (int l = 0; l < c.NumHiddenLayers; l++)
+            foreach (var (name, w) in layer)
+                if (name.StartsWith("self_attn.", StringComparison.Ordinal) || name.StartsWith("mlp.", StringComparison.Ordinal)) linears.Add(w);
+        linears.Add(all[1]);
         var weights = new ModelWeights($"random {shape}", all, owners);
         return new SyntheticDecoder
         {
             Shape = shape, Config = c, LanguageModel = new LlamaModel(c, weights), VisualTokens = visualTokens,
-            VisionHiddenSize = visionHidden, WeightDType = dtype, _weights = weights,
+            VisionHiddenSize = visionHidden, WeightDType = dtype, DecodeLinears = linears, _weights = weights,
         };
     }
 

@@ -56,6 +56,21 @@ public sealed class SyntheticVisionTower : IDisposable
     }
 
     /// <summary>
+    /// FLOPs of one tile, counting a multiply-add as 2 (as GEMM GFLOP/s do): the patch embedding, and per layer used the
+    /// q/k/v/out and fc1/fc2 products plus the n² attention products (elementwise work not counted).
+    /// </summary>
+    public double FlopsPerTile
+    {
+        get
+        {
+            var v = Config.Vision;
+            double n = v.NumPatches + 1, d = v.HiddenSize, m = v.IntermediateSize;
+            double layer = 2 * n * (4 * d * d + 2 * d * m) + 4 * n * n * d;
+            return 2.0 * v.NumPatches * d * v.NumChannels * v.PatchSize * v.PatchSize + Config.VisionLayersUsed * layer;
+        }
+    }
+
+    /// <summary>
     /// Median milliseconds to run the tower over <paramref name="tiles"/> tiles of random pixels, the tiles run in
     /// parallel as LLaVA-NeXT runs them (the first run warms up).
     /// </summary>

@@ -94,25 +94,37 @@ public static class BenchCommand
             Line($"shape {shapeName} | weights {dt.Name()} | threads {Environment.ProcessorCount}");
             Line($"cpu {result["cpu"]} ({result["cpu_features"]}) | kernels: GEMM/GEMV {Gemm.Isa}, attention {Attention.Isa}, elementwise {Ops.Isa}, " +
                  $"block-quantized {Tensors.Quant.QuantDot.Isa}");
+            double bestBf16Gemm = 0;
             if (!skipGemm)
             {
+                // The hardware ceiling for the GEMM rows: clock measured by an FMA latency chain (see CpuPeak).
+                var peak = CpuPeak.Measure(Parallelism.MaxThreads);
+                if (peak != null)
+                {
+                    result["fma_peak"] = new PeakRow(peak.Threads, R(peak.ClockGhz, 3), R(peak.NominalMhz, 0), peak.Lanes, peak.FmaPerCycle, R(peak.PeakGflops));
+                    Line($"FMA peak {R(peak.PeakGflops)} GFLOP/s = {peak.Threads} threads x {R(peak.ClockGhz, 2)} GHz x {peak.Lanes} lanes x " +
+                         $"{peak.FmaPerCycle} FMA/cycle x 2 (clock measured by a dependent-FMA chain; /proc/cpuinfo says {R(peak.NominalMhz, 0)} MHz)");
+                }
                 var gemm = new List<GemmRow>();
-                Line("GEMM (M x N x K)      dtype  GFLOP/s  OpenBLAS  ratio");
+                Line("GEMM (M x N x K)      dtype  GFLOP/s  OpenBLAS  ratio  % of FMA peak");
                 foreach (var (m, n, k) in gemmShapes)
                     foreach (var wd in gemmTypes)
                     {
                         Step($"gemm {m}x{n}x{k} {wd.Name()}");
                         var g = GemmBenchmark.MeasureGemm(m, n, k, wd, reps: Math.Max(3, nReps), compareBlas: compare);
-                        var x = new GemmRow(m, n, k, wd.Name(), R(g.Gflops), g.BlasGflops is { } bl ? R(bl) : null, g.Ratio is { } q ? R(q, 3) : null);
+                        var x = new GemmRow(m, n, k, wd.Name(), R(g.Gflops), g.BlasGflops is { } bl ? R(bl) : null, g.Ratio is { } q ? R(q, 3) : null,
+                            peak == null ? null : R(100 * g.Gflops / peak.PeakGflops, 1));
                         gemm.Add(x);
-                        Line($"  {$"{x.M}x{x.N}x{x.K}",-19} {x.WeightDtype,-5} {x.Gflops,8} {x.BlasGflops?.ToString() ?? "-",9} {x.Ratio?.ToString() ?? "-",6}");
+                        if (wd == DType.BF16) bestBf16Gemm = Math.Max(bestBf16Gemm, g.Gflops);
+                        Line($"  {$"{x.M}x{x.N}x{x.K}",-19} {x.WeightDtype,-5} {x.Gflops,8} {x.BlasGflops?.ToString() ?? "-",9} {x.Ratio?.ToString() ?? "-",6} {x.PeakPercent?.ToString() ?? "-",8}");
                     }
                 result["gemm"] = gemm;
                 Step($"gemv 1x{tc.HiddenSize}x{tc.IntermediateSize} BF16");
                 var gv = GemmBenchmark.MeasureGemv(tc.HiddenSize, tc.IntermediateSize, DType.BF16);
                 var gvr = new GemvRow(gv.N, gv.K, gv.WeightDType.Name(), R(gv.GBps), R(GemmBenchmark.MeasureReadBandwidth((long)tc.HiddenSize * tc.IntermediateSize * 2)));
                 result["gemv"] = gvr;
-                Line($"GEMV 1x{gvr.N}x{gvr.K} {gvr.WeightDtype}: {gvr.Gbps} GB/s (plain parallel read: {gvr.ReadGbps} GB/s)");
+                Line($"GEMV 1x{gvr.N}x{gvr.K} {gvr.WeightDtype}: {gvr.Gbps} GB/s (plain parallel read of the same bytes: {gvr.ReadGbps} GB/s, " +
+                     $"{R(gvr.Gbps / gvr.ReadGbps * 100, 1)}%)");
                 if (dt.IsQuantized())
                 {
                     // Bandwidth counts the bytes of blocks read; BF16, the block type and a plain read of each size take
@@ -149,19 +161,26 @@ public static class BenchCommand
             {
                 result["prefill"] = counts.Select(v => prefillRows.First(x => x.VisualTokens == v)).ToList();
                 Step("decode");
-                var decodeMs = R(ModelBenchmark.MeasureDecodeMs(sd, n0, nText, nDecode, imageToken), 3);
+                var db = DecodeBenchmark.Measure(sd, n0, nText, nDecode, imageToken);
+                var decodeMs = R(db.TokenMs, 3);
                 result["decode_ms_per_token"] = decodeMs;
-                Line($"decode {decodeMs} ms/token");
+                result["decode"] = new DecodeRow(decodeMs, R(db.GemvMs, 3), R(db.AttentionMs, 3), R(db.OtherMs, 3), R(db.GemvGBps), R(db.ReadGBps),
+                    R(db.GemvGBps / db.ReadGBps * 100, 1), R(db.AttentionGBps), R(db.OutsideGemvPercent, 1));
+                Line($"decode {decodeMs} ms/token: GEMVs {R(db.GemvMs, 2)} ms ({R(db.GemvGBps)} GB/s of weights, {R(db.GemvGBps / db.ReadGBps * 100, 1)}% of a plain " +
+                     $"read's {R(db.ReadGBps)} GB/s) | attention {R(db.AttentionMs, 2)} ms ({R(db.AttentionGBps)} GB/s of F32 KV) | other {R(db.OtherMs, 2)} ms | " +
+                     $"outside GEMVs {R(db.OutsideGemvPercent, 1)}%");
 
                 // The vision tower against the decoder: all tiles of one image, and the full-depth decoder prefill of
                 // its n0 visual + text tokens (the all-tokens point's ms/layer times the shape's layer count).
                 Step($"vision tower, {tiles} tile{(tiles > 1 ? "s" : "")}");
                 using var tower = SyntheticVisionTower.Create(cfg, dt);
                 var full = prefillRows.FirstOrDefault(x => x.VisualTokens == n0);
-                var vision = new VisionRow(tiles, R(tower.MeasureTilesMs(tiles, nReps)), tc.NumHiddenLayers,
-                    full == null ? null : R(full.MsPerLayer * tc.NumHiddenLayers));
+                double visionMs = tower.MeasureTilesMs(tiles, nReps), visionGflops = tiles * tower.FlopsPerTile / (visionMs * 1e6);
+                var vision = new VisionRow(tiles, R(visionMs), tc.NumHiddenLayers, full == null ? null : R(full.MsPerLayer * tc.NumHiddenLayers),
+                    R(visionGflops), bestBf16Gemm > 0 ? R(visionGflops / bestBf16Gemm, 3) : null);
                 result["vision"] = vision;
-                Line($"vision tower {vision.Tiles} tile(s) {vision.VisionMs} ms" + (vision.DecoderPrefillMs is double dp
+                Line($"vision tower {vision.Tiles} tile(s) {vision.VisionMs} ms, {vision.Gflops} GFLOP/s" +
+                     (vision.VsGemm is double vg ? $" ({vg} of the best BF16 GEMM row)" : "") + (vision.DecoderPrefillMs is double dp
                     ? $" | decoder prefill {n0}+{nText} tokens x {vision.DecoderLayers} layers {dp} ms (ms/layer x layers) | vision share {R(vision.VisionMs / (vision.VisionMs + dp) * 100, 1)}%"
                     : ""));
             }
@@ -248,12 +267,16 @@ public static class BenchCommand
 
     private static readonly JsonSerializerOptions JsonOut = new() { PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower };
 
-    private sealed record GemmRow(int M, int N, int K, string WeightDtype, double Gflops, double? BlasGflops, double? Ratio);
+    private sealed record GemmRow(int M, int N, int K, string WeightDtype, double Gflops, double? BlasGflops, double? Ratio, double? PeakPercent);
+    private sealed record PeakRow(int Threads, double ClockGhz, double NominalMhz, int Lanes, int FmaPerCycle, double PeakGflops);
+    /// <summary>One decode step split into its GEMVs, its attention and the rest (each timed alone in the same run).</summary>
+    private sealed record DecodeRow(double MsPerToken, double GemvMs, double AttentionMs, double OtherMs, double GemvGbps, double ReadGbps,
+        double GemvPercentOfRead, double AttentionGbps, double OutsideGemvPercent);
     private sealed record GemvRow(int N, int K, string WeightDtype, double Gbps, double ReadGbps);
     /// <summary>FormulaGflops: the FLOP formula's count per second; the formula counts a multiply-add as one FLOP.</summary>
     private sealed record PrefillRow(int VisualTokens, int TotalTokens, double MsPerLayer, double FlopsPerLayer, double FormulaGflops, double VsFlopModel);
     private sealed record PolicyRow(string Policy, double? Budget, int Layers, double PrefillMsUnpruned, double PrefillMsPruned, double Speedup,
         double FlopRatio, double SpeedupVsFlopRatio, double MeanVisualTokens, double FlopsReductionPercent, int[] VisualTokensPerLayer);
     /// <summary>DecoderPrefillMs: the all-visual-tokens point's ms/layer times the shape's full depth (null without that point).</summary>
-    private sealed record VisionRow(int Tiles, double VisionMs, int DecoderLayers, double? DecoderPrefillMs);
+    private sealed record VisionRow(int Tiles, double VisionMs, int DecoderLayers, double? DecoderPrefillMs, double Gflops, double? VsGemm);
 }

@@ -12,7 +12,7 @@ namespace AutoPrune.Tensors;
 /// when causal (the cache prefix is visible to every new query); a query that sees no key gets zeros.
 /// Heads share K/V in groups of heads/kvHeads (GQA). Softmax is float32.
 /// </summary>
-public static unsafe class Attention
+public static unsafe partial class Attention
 {
     // Streaming ("online") softmax: keys are visited in tiles and each query row keeps a running max m,
     // sum l and unnormalised output acc, rescaled by exp(m_old − m_new) when the max grows. No score row
@@ -42,6 +42,8 @@ public static unsafe class Attention
         Validate(q, nq, k, v, nk, heads, kvHeads, hd, output);
         if (nq == 0) return;
         if (Simd.Level < SimdLevel.Avx2) { ForwardRowwise(q, nq, k, v, nk, heads, kvHeads, hd, causal, output); return; }
+        // One query sees every key whether causal or not (the cache is all in its past).
+        if (nq == 1 && nk > 0 && DecodeByKeyRanges) { ForwardDecode(q, k, v, nk, heads, kvHeads, hd, output); return; }
 
         int qBlocks = (nq + QB - 1) / QB, baseItems = heads * qBlocks;
         int nSplit = 1, splitLen = Math.Max(nk, 1);

@@ -181,13 +181,15 @@ public static unsafe class Gemm
                     float* bi = bias == null ? null : bias + n0 + jr;
                     if (wide && ncb - jr >= 2 * NR)
                     {
-                        // Two B panels at once: 12x32 tiles, then the M tail with the 6x16 kernel on each panel.
+                        // Two B panels at once: 12x32 tiles, then the M tail in 6x32 tiles.
                         int ir = ic;
                         for (; ir + 2 * MR <= icEnd && ir + 2 * MR <= m; ir += 2 * MR)
                             GemmKernel512.Kernel12x32(kc, aBlock + (long)ir * kc, aBlock + (long)(ir + MR) * kc, bPanel, bPanel + NR * kc,
                                 y + (long)ir * n + n0 + jr, n, bi, load);
-                        for (int half = 0; half < 2; half++)
-                            Tiles(kc, aBlock, bPanel + half * NR * kc, y + n0 + jr + half * NR, n, m, ir, icEnd, NR, bi == null ? null : bi + half * NR, load);
+                        // Fewer than 12 rows left: 6-row tiles still 32 wide (half the FMAs of a 12x32 tile).
+                        for (; ir < icEnd && ir < m; ir += MR)
+                            GemmKernel512.Kernel6x32(kc, Math.Min(MR, m - ir), aBlock + (long)ir * kc, bPanel, bPanel + NR * kc,
+                                y + (long)ir * n + n0 + jr, n, bi, load);
                         jr += 2 * NR;
                     }
                     else

@@ -77,4 +77,49 @@ internal static unsafe class GemmKernel512
         Avx512F.Store(c + 10 * ldc, c10l); Avx512F.Store(c + 10 * ldc + 16, c10h);
         Avx512F.Store(c + 11 * ldc, c11l); Avx512F.Store(c + 11 * ldc + 16, c11h);
     }
+    /// <summary>
+    /// C[mr,32] for the M tail (mr ≤ 6 rows of one packed A panel) against two B panels: half the FMAs of a 12x32 tile
+    /// where fewer than 12 rows are left, and the same per-element FMA chain, so still bitwise equal to the AVX2 kernel.
+    /// Rows ≥ mr (zero padding in the panel) are neither loaded from nor stored to C.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    public static void Kernel6x32(int kc, int mr, float* a, float* b0, float* b1, float* c, nint ldc, float* bias, bool load)
+    {
+        Vector512<float> c0l, c0h, c1l, c1h, c2l, c2h, c3l, c3h, c4l, c4h, c5l, c5h;
+        c0l = c0h = c1l = c1h = c2l = c2h = c3l = c3h = c4l = c4h = c5l = c5h = Vector512<float>.Zero;
+        if (load)
+        {
+            c0l = Avx512F.LoadVector512(c); c0h = Avx512F.LoadVector512(c + 16);
+            if (mr > 1) { c1l = Avx512F.LoadVector512(c + ldc); c1h = Avx512F.LoadVector512(c + ldc + 16); }
+            if (mr > 2) { c2l = Avx512F.LoadVector512(c + 2 * ldc); c2h = Avx512F.LoadVector512(c + 2 * ldc + 16); }
+            if (mr > 3) { c3l = Avx512F.LoadVector512(c + 3 * ldc); c3h = Avx512F.LoadVector512(c + 3 * ldc + 16); }
+            if (mr > 4) { c4l = Avx512F.LoadVector512(c + 4 * ldc); c4h = Avx512F.LoadVector512(c + 4 * ldc + 16); }
+            if (mr > 5) { c5l = Avx512F.LoadVector512(c + 5 * ldc); c5h = Avx512F.LoadVector512(c + 5 * ldc + 16); }
+        }
+        else if (bias != null)
+        {
+            var bl = Avx512F.LoadVector512(bias); var bh = Avx512F.LoadVector512(bias + 16);
+            c0l = c1l = c2l = c3l = c4l = c5l = bl; c0h = c1h = c2h = c3h = c4h = c5h = bh;
+        }
+
+        for (int p = 0; p < kc; p++)
+        {
+            var bl = Avx512F.LoadAlignedVector512(b0);
+            var bh = Avx512F.LoadAlignedVector512(b1);
+            var v = Vector512.Create(a[0]); c0l = Avx512F.FusedMultiplyAdd(v, bl, c0l); c0h = Avx512F.FusedMultiplyAdd(v, bh, c0h);
+            v = Vector512.Create(a[1]); c1l = Avx512F.FusedMultiplyAdd(v, bl, c1l); c1h = Avx512F.FusedMultiplyAdd(v, bh, c1h);
+            v = Vector512.Create(a[2]); c2l = Avx512F.FusedMultiplyAdd(v, bl, c2l); c2h = Avx512F.FusedMultiplyAdd(v, bh, c2h);
+            v = Vector512.Create(a[3]); c3l = Avx512F.FusedMultiplyAdd(v, bl, c3l); c3h = Avx512F.FusedMultiplyAdd(v, bh, c3h);
+            v = Vector512.Create(a[4]); c4l = Avx512F.FusedMultiplyAdd(v, bl, c4l); c4h = Avx512F.FusedMultiplyAdd(v, bh, c4h);
+            v = Vector512.Create(a[5]); c5l = Avx512F.FusedMultiplyAdd(v, bl, c5l); c5h = Avx512F.FusedMultiplyAdd(v, bh, c5h);
+            a += GemmKernel.MR; b0 += GemmKernel.NR; b1 += GemmKernel.NR;
+        }
+
+        Avx512F.Store(c, c0l); Avx512F.Store(c + 16, c0h);
+        if (mr > 1) { Avx512F.Store(c + ldc, c1l); Avx512F.Store(c + ldc + 16, c1h); }
+        if (mr > 2) { Avx512F.Store(c + 2 * ldc, c2l); Avx512F.Store(c + 2 * ldc + 16, c2h); }
+        if (mr > 3) { Avx512F.Store(c + 3 * ldc, c3l); Avx512F.Store(c + 3 * ldc + 16, c3h); }
+        if (mr > 4) { Avx512F.Store(c + 4 * ldc, c4l); Avx512F.Store(c + 4 * ldc + 16, c4h); }
+        if (mr > 5) { Avx512F.Store(c + 5 * ldc, c5l); Avx512F.Store(c + 5 * ldc + 16, c5h); }
+    }
 }

@@ -77,6 +77,7 @@ public sealed class AttentionTests
 
     [Theory]
     [InlineData(1, 2000, 1, 1, 128)]
+    [InlineData(1, 700, 8, 2, 64)]
     [InlineData(40, 300, 4, 2, 64)]
     [InlineData(640, 640, 2, 2, 128)]
     public void ResultDoesNotDependOnThreadCount(int nq, int nk, int heads, int kvHeads, int hd)
