@@ -84,46 +84,39 @@ internal static unsafe class QuantDot512
 
     // ---------------------------------------------------------------- Q4_K
 
-    /// <summary>
-    /// One super-block's activations, shuffled to match the nibble layout: a 64-byte run of qs holds sub-blocks
-    /// (0, 2) in its low nibbles and (1, 3) in its high nibbles (likewise 4-7), so X02 = [x₀|x₂], X13 = [x₁|x₃], …
-    /// and the repeated scales D02 = [d₀×8|d₂×8], ….
-    /// </summary>
-    private readonly struct Q4KActs
+    // One super-block's activations, shuffled to match the nibble layout: a 64-byte run of qs holds sub-blocks
+    // (0, 2) in its low nibbles and (1, 3) in its high nibbles (likewise 4-7), so x02 = [x₀|x₂], x13 = [x₁|x₃], …
+    // and the repeated scales d02 = [d₀×8|d₂×8], …; dsum = d·sum32 of the 8 blocks in the low lanes, zeros above.
+    // They are plain locals handed to Q4KBlock by value: a struct holding them was copied to the stack per row.
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void Q4KActs(ActRow a, int b, out Vector512<sbyte> x02, out Vector512<sbyte> x13, out Vector512<sbyte> x46,
+        out Vector512<sbyte> x57, out Vector512<float> d02, out Vector512<float> d13, out Vector512<float> d46, out Vector512<float> d57,
+        out Vector512<float> dsum)
     {
-        public readonly Vector512<sbyte> X02, X13, X46, X57;
-        public readonly Vector512<float> D02, D13, D46, D57;
-        public readonly Vector256<float> DSum;
-
-        [MethodImpl(MethodImplOptions.AggressiveInlining)]
-        public Q4KActs(ActRow a, int b)
-        {
-            sbyte* x = a.Q + 256 * b;
-            float* d = a.D8 + 64 * b;
-            var x01 = Avx512F.LoadVector512(x).AsInt32(); var x23 = Avx512F.LoadVector512(x + 64).AsInt32();
-            var x45 = Avx512F.LoadVector512(x + 128).AsInt32(); var x67 = Avx512F.LoadVector512(x + 192).AsInt32();
-            X02 = Avx512F.Shuffle4x128(x01, x23, 0x44).AsSByte(); X13 = Avx512F.Shuffle4x128(x01, x23, 0xEE).AsSByte();
-            X46 = Avx512F.Shuffle4x128(x45, x67, 0x44).AsSByte(); X57 = Avx512F.Shuffle4x128(x45, x67, 0xEE).AsSByte();
-            var d01 = Avx512F.LoadVector512(d); var d23 = Avx512F.LoadVector512(d + 16);
-            var d45 = Avx512F.LoadVector512(d + 32); var d67 = Avx512F.LoadVector512(d + 48);
-            D02 = Avx512F.Shuffle4x128(d01, d23, 0x44); D13 = Avx512F.Shuffle4x128(d01, d23, 0xEE);
-            D46 = Avx512F.Shuffle4x128(d45, d67, 0x44); D57 = Avx512F.Shuffle4x128(d45, d67, 0xEE);
-            DSum = Avx.LoadVector256(a.DSum32 + 8 * b);
-        }
+        sbyte* x = a.Q + 256 * b;
+        float* d = a.D8 + 64 * b;
+        var x01 = Avx512F.LoadVector512(x).AsInt32(); var x23 = Avx512F.LoadVector512(x + 64).AsInt32();
+        var x45 = Avx512F.LoadVector512(x + 128).AsInt32(); var x67 = Avx512F.LoadVector512(x + 192).AsInt32();
+        x02 = Avx512F.Shuffle4x128(x01, x23, 0x44).AsSByte(); x13 = Avx512F.Shuffle4x128(x01, x23, 0xEE).AsSByte();
+        x46 = Avx512F.Shuffle4x128(x45, x67, 0x44).AsSByte(); x57 = Avx512F.Shuffle4x128(x45, x67, 0xEE).AsSByte();
+        var d01 = Avx512F.LoadVector512(d); var d23 = Avx512F.LoadVector512(d + 16);
+        var d45 = Avx512F.LoadVector512(d + 32); var d67 = Avx512F.LoadVector512(d + 48);
+        d02 = Avx512F.Shuffle4x128(d01, d23, 0x44); d13 = Avx512F.Shuffle4x128(d01, d23, 0xEE);
+        d46 = Avx512F.Shuffle4x128(d45, d67, 0x44); d57 = Avx512F.Shuffle4x128(d45, d67, 0xEE);
+        dsum = Avx.LoadVector256(a.DSum32 + 8 * b).ToVector512();
     }
 
-    // vpermw indices spreading the 8 sub-block scales over the int16 lanes of [s_i|s_j] products.
-    private static readonly Vector512<short> Sc02 = Spread(0, 2), Sc13 = Spread(1, 3), Sc46 = Spread(4, 6), Sc57 = Spread(5, 7);
+    // Constant vectors are built inline (the JIT folds them): static readonly fields in these AggressiveOptimization
+    // methods kept a class-initialisation check in the loop, and every live vector was spilled around it.
 
-    private static Vector512<short> Spread(int i, int j)
-    {
-        var v = new short[32];
-        for (int l = 0; l < 32; l++) v[l] = (short)(l < 16 ? i : j);
-        return Vector512.Create(v);
-    }
+    /// <summary>vpermw indices spreading sub-block scales i and j over the int16 lanes of [s_i|s_j] products.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector512<short> Spread(short i, short j) => Vector512.Create(
+        i, i, i, i, i, i, i, i, i, i, i, i, i, i, i, i, j, j, j, j, j, j, j, j, j, j, j, j, j, j, j, j);
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static void Q4KBlock(byte* w, in Q4KActs x, ref Vector512<float> acc, ref Vector256<float> mins)
+    private static Vector512<float> Q4KBlock(byte* w, Vector512<sbyte> x02, Vector512<sbyte> x13, Vector512<sbyte> x46, Vector512<sbyte> x57,
+        Vector512<float> d02, Vector512<float> d13, Vector512<float> d46, Vector512<float> d57, Vector512<float> dsum, Vector512<float> acc)
     {
         // Eight 6-bit scales and mins from the 12 packed bytes, four at a time in 32-bit words.
         uint u0 = *(uint*)(w + 4), u1 = *(uint*)(w + 8), u2 = *(uint*)(w + 12);
@@ -131,22 +124,23 @@ internal static unsafe class QuantDot512
         uint scHi = (u2 & 0x0F0F0F0F) | (((u0 >> 6) & 0x03030303) << 4);
         uint mHi = ((u2 >> 4) & 0x0F0F0F0F) | (((u1 >> 6) & 0x03030303) << 4);
         var sc = Sse41.ConvertToVector128Int16(Vector128.CreateScalar(scLo | (ulong)scHi << 32).AsByte()).ToVector256Unsafe().ToVector512Unsafe();
-        var m = Avx.ConvertToVector256Single(Avx2.ConvertToVector256Int32(Vector128.CreateScalar(mLo | (ulong)mHi << 32).AsByte()));
+        var m = Avx.ConvertToVector256Single(Avx2.ConvertToVector256Int32(Vector128.CreateScalar(mLo | (ulong)mHi << 32).AsByte())).ToVector512();
         float d = HalfTable.Get(w), dmin = HalfTable.Get(w + 2);
-        mins = Fma.MultiplyAdd(m, x.DSum * Vector256.Create(dmin), mins);
 
         var mask = Vector512.Create((byte)0xF);
         var r0 = Avx512F.LoadVector512(w + 16);
         var r1 = Avx512F.LoadVector512(w + 80);
-        var p02 = Avx512BW.MultiplyAddAdjacent(Avx512BW.MultiplyAddAdjacent(r0 & mask, x.X02), Avx512BW.PermuteVar32x16(sc, Sc02));
-        var p13 = Avx512BW.MultiplyAddAdjacent(Avx512BW.MultiplyAddAdjacent(Avx512BW.ShiftRightLogical(r0.AsUInt16(), 4).AsByte() & mask, x.X13), Avx512BW.PermuteVar32x16(sc, Sc13));
-        var p46 = Avx512BW.MultiplyAddAdjacent(Avx512BW.MultiplyAddAdjacent(r1 & mask, x.X46), Avx512BW.PermuteVar32x16(sc, Sc46));
-        var p57 = Avx512BW.MultiplyAddAdjacent(Avx512BW.MultiplyAddAdjacent(Avx512BW.ShiftRightLogical(r1.AsUInt16(), 4).AsByte() & mask, x.X57), Avx512BW.PermuteVar32x16(sc, Sc57));
-        var s = Avx512F.ConvertToVector512Single(p02) * x.D02;
-        s = Avx512F.FusedMultiplyAdd(Avx512F.ConvertToVector512Single(p13), x.D13, s);
-        s = Avx512F.FusedMultiplyAdd(Avx512F.ConvertToVector512Single(p46), x.D46, s);
-        s = Avx512F.FusedMultiplyAdd(Avx512F.ConvertToVector512Single(p57), x.D57, s);
+        var p02 = Avx512BW.MultiplyAddAdjacent(Avx512BW.MultiplyAddAdjacent(r0 & mask, x02), Avx512BW.PermuteVar32x16(sc, Spread(0, 2)));
+        var p13 = Avx512BW.MultiplyAddAdjacent(Avx512BW.MultiplyAddAdjacent(Avx512BW.ShiftRightLogical(r0.AsUInt16(), 4).AsByte() & mask, x13), Avx512BW.PermuteVar32x16(sc, Spread(1, 3)));
+        var p46 = Avx512BW.MultiplyAddAdjacent(Avx512BW.MultiplyAddAdjacent(r1 & mask, x46), Avx512BW.PermuteVar32x16(sc, Spread(4, 6)));
+        var p57 = Avx512BW.MultiplyAddAdjacent(Avx512BW.MultiplyAddAdjacent(Avx512BW.ShiftRightLogical(r1.AsUInt16(), 4).AsByte() & mask, x57), Avx512BW.PermuteVar32x16(sc, Spread(5, 7)));
+        var s = Avx512F.ConvertToVector512Single(p02) * d02;
+        s = Avx512F.FusedMultiplyAdd(Avx512F.ConvertToVector512Single(p13), d13, s);
+        s = Avx512F.FusedMultiplyAdd(Avx512F.ConvertToVector512Single(p46), d46, s);
+        s = Avx512F.FusedMultiplyAdd(Avx512F.ConvertToVector512Single(p57), d57, s);
+        // Accumulators are returned rather than passed by ref: a ref kept them in memory even after inlining.
         acc = Avx512F.FusedMultiplyAdd(s, Vector512.Create(d), acc);
+        return Avx512F.FusedMultiplyAddNegated(m, dsum * Vector512.Create(dmin), acc);   // − dmin·Σ min·d·sum32
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
@@ -160,82 +154,81 @@ internal static unsafe class QuantDot512
     {
         byte* w1 = w0 + rs, w2 = w1 + rs, w3 = w2 + rs;
         Vector512<float> c0 = default, c1 = default, c2 = default, c3 = default;
-        Vector256<float> m0 = default, m1 = default, m2 = default, m3 = default;
         for (int b = 0; b < k / 256; b++, w0 += 144, w1 += 144, w2 += 144, w3 += 144)
         {
             PrefetchK(w0); PrefetchK(w1); PrefetchK(w2); PrefetchK(w3);
-            var x = new Q4KActs(a, b);
-            Q4KBlock(w0, x, ref c0, ref m0);
-            Q4KBlock(w1, x, ref c1, ref m1);
-            Q4KBlock(w2, x, ref c2, ref m2);
-            Q4KBlock(w3, x, ref c3, ref m3);
+            Q4KActs(a, b, out var x02, out var x13, out var x46, out var x57, out var d02, out var d13, out var d46, out var d57, out var ds);
+            c0 = Q4KBlock(w0, x02, x13, x46, x57, d02, d13, d46, d57, ds, c0);
+            c1 = Q4KBlock(w1, x02, x13, x46, x57, d02, d13, d46, d57, ds, c1);
+            c2 = Q4KBlock(w2, x02, x13, x46, x57, d02, d13, d46, d57, ds, c2);
+            c3 = Q4KBlock(w3, x02, x13, x46, x57, d02, d13, d46, d57, ds, c3);
         }
-        y[0] = Vector512.Sum(c0) - Vector256.Sum(m0); y[1] = Vector512.Sum(c1) - Vector256.Sum(m1);
-        y[2] = Vector512.Sum(c2) - Vector256.Sum(m2); y[3] = Vector512.Sum(c3) - Vector256.Sum(m3);
+        y[0] = Vector512.Sum(c0); y[1] = Vector512.Sum(c1); y[2] = Vector512.Sum(c2); y[3] = Vector512.Sum(c3);
     }
 
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static float Q4_Kx1(byte* w, ActRow a, int k)
     {
         Vector512<float> c = default;
-        Vector256<float> m = default;
         for (int b = 0; b < k / 256; b++, w += 144)
         {
             PrefetchK(w);
-            Q4KBlock(w, new Q4KActs(a, b), ref c, ref m);
+            Q4KActs(a, b, out var x02, out var x13, out var x46, out var x57, out var d02, out var d13, out var d46, out var d57, out var ds);
+            c = Q4KBlock(w, x02, x13, x46, x57, d02, d13, d46, d57, ds, c);
         }
-        return Vector512.Sum(c) - Vector256.Sum(m);
+        return Vector512.Sum(c);
     }
 
     // ---------------------------------------------------------------- Q6_K
 
-    // vpermw indices: the 16 per-16-value scales over the int16 lanes of products of values [64c, 64c+64).
-    private static readonly Vector512<short> Sc6a = Groups(0), Sc6b = Groups(4), Sc6c = Groups(8), Sc6d = Groups(12);
-
-    private static Vector512<short> Groups(int first)
+    /// <summary>vpermw indices: the per-16-value scales f..f+3 over the int16 lanes of the products of 64 values.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector512<short> Groups(short f)
     {
-        var v = new short[32];
-        for (int l = 0; l < 32; l++) v[l] = (short)(first + l / 8);
-        return Vector512.Create(v);
+        short g = (short)(f + 1), h = (short)(f + 2), i = (short)(f + 3);
+        return Vector512.Create(f, f, f, f, f, f, f, f, g, g, g, g, g, g, g, g, h, h, h, h, h, h, h, h, i, i, i, i, i, i, i, i);
     }
 
-    // Per 16-bit lane shifts that bring the 2 high bits of each value to bits 4-5: values 0-31 of a 128-value
-    // half sit in qh bits 0-1 (shift left 4), 32-63 in bits 2-3 (left 2), 64-95 in bits 4-5, 96-127 in bits 6-7 (right 2).
-    private static readonly Vector512<ushort> ShlLo = Vector512.Create(Vector256.Create((ushort)4), Vector256.Create((ushort)2));
-    private static readonly Vector512<ushort> ShrHi = Vector512.Create(Vector256.Create((ushort)0), Vector256.Create((ushort)2));
-
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static void Q6KBlock(byte* w, ActRow a, int b, ref Vector512<float> acc, ref Vector512<float> off)
+    private static Vector512<float> Q6KBlock(byte* w, ActRow a, int b, Vector512<float> acc)
     {
         float d = HalfTable.Get(w + 208);
         var sc8 = Sse2.LoadVector128((sbyte*)(w + 192));
         var sc = Avx2.ConvertToVector256Int16(sc8).ToVector512Unsafe();
         var dv = Vector512.Create(d);
-        off = Avx512F.FusedMultiplyAdd(Avx512F.ConvertToVector512Single(Avx512F.ConvertToVector512Int32(sc8)) * dv,
-            Avx512F.LoadVector512(a.DSum16 + 16 * b), off);
-
-        var m4 = Vector512.Create((byte)0x0F);
-        var m30 = Vector512.Create((byte)0x30);
         sbyte* x = a.Q + 256 * b;
         float* dx = a.D8 + 64 * b;
-        Vector512<float> s = default;
-        for (int n = 0; n < 2; n++)
-        {
-            var ql = Avx512F.LoadVector512(w + 64 * n);
-            // Both halves get the same 32 qh bytes. (Avx512F.BroadcastVector256ToVector512(ulong*) read the wrong
-            // address here under .NET 10.0.12's JIT, so the broadcast is spelled as a two-half create.)
-            var qh256 = Avx.LoadVector256((ushort*)(w + 128 + 32 * n));
-            var qh = Vector512.Create(qh256, qh256);
-            var lo = (ql & m4) | (Avx512BW.ShiftLeftLogicalVariable(qh, ShlLo).AsByte() & m30);
-            var hi = (Avx512BW.ShiftRightLogical(ql.AsUInt16(), 4).AsByte() & m4) | (Avx512BW.ShiftRightLogicalVariable(qh, ShrHi).AsByte() & m30);
-            var pl = Avx512BW.MultiplyAddAdjacent(Avx512BW.MultiplyAddAdjacent(lo, Avx512F.LoadVector512(x + 128 * n)),
-                Avx512BW.PermuteVar32x16(sc, n == 0 ? Sc6a : Sc6c));
-            var ph = Avx512BW.MultiplyAddAdjacent(Avx512BW.MultiplyAddAdjacent(hi, Avx512F.LoadVector512(x + 128 * n + 64)),
-                Avx512BW.PermuteVar32x16(sc, n == 0 ? Sc6b : Sc6d));
-            s = Avx512F.FusedMultiplyAdd(Avx512F.ConvertToVector512Single(pl), Avx512F.LoadVector512(dx + 32 * n), s);
-            s = Avx512F.FusedMultiplyAdd(Avx512F.ConvertToVector512Single(ph), Avx512F.LoadVector512(dx + 32 * n + 16), s);
-        }
+        var s = Q6KHalf(w, x, dx, sc, 0, Vector512<float>.Zero);
+        s = Q6KHalf(w, x, dx, sc, 1, s);
         acc = Avx512F.FusedMultiplyAdd(s, dv, acc);
+        // − d·Σ scale·32·d·sum16: the −32 offset of every value
+        return Avx512F.FusedMultiplyAddNegated(Avx512F.ConvertToVector512Single(Avx512F.ConvertToVector512Int32(sc8)) * dv,
+            Avx512F.LoadVector512(a.DSum16 + 16 * b), acc);
+    }
+
+    /// <summary>Values [128n, 128n+128) of a Q6_K super-block (n a constant after inlining).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector512<float> Q6KHalf(byte* w, sbyte* x, float* dx, Vector512<short> sc, int n, Vector512<float> s)
+    {
+        var m4 = Vector512.Create((byte)0x0F);
+        var m30 = Vector512.Create((byte)0x30);
+        // Per 16-bit lane shifts that bring the 2 high bits of each value to bits 4-5: values 0-31 of a 128-value
+        // half sit in qh bits 0-1 (shift left 4), 32-63 in bits 2-3 (left 2), 64-95 in bits 4-5, 96-127 in bits 6-7 (right 2).
+        var shlLo = Vector512.Create((ushort)4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2);
+        var shrHi = Vector512.Create((ushort)0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2);
+        var ql = Avx512F.LoadVector512(w + 64 * n);
+        // Both halves get the same 32 qh bytes. (Avx512F.BroadcastVector256ToVector512(ulong*) read the wrong
+        // address here under .NET 10.0.12's JIT, so the broadcast is spelled as a two-half create.)
+        var qh256 = Avx.LoadVector256((ushort*)(w + 128 + 32 * n));
+        var qh = Vector512.Create(qh256, qh256);
+        var lo = (ql & m4) | (Avx512BW.ShiftLeftLogicalVariable(qh, shlLo).AsByte() & m30);
+        var hi = (Avx512BW.ShiftRightLogical(ql.AsUInt16(), 4).AsByte() & m4) | (Avx512BW.ShiftRightLogicalVariable(qh, shrHi).AsByte() & m30);
+        var pl = Avx512BW.MultiplyAddAdjacent(Avx512BW.MultiplyAddAdjacent(lo, Avx512F.LoadVector512(x + 128 * n)),
+            Avx512BW.PermuteVar32x16(sc, Groups((short)(8 * n))));
+        var ph = Avx512BW.MultiplyAddAdjacent(Avx512BW.MultiplyAddAdjacent(hi, Avx512F.LoadVector512(x + 128 * n + 64)),
+            Avx512BW.PermuteVar32x16(sc, Groups((short)(8 * n + 4))));
+        s = Avx512F.FusedMultiplyAdd(Avx512F.ConvertToVector512Single(pl), Avx512F.LoadVector512(dx + 32 * n), s);
+        return Avx512F.FusedMultiplyAdd(Avx512F.ConvertToVector512Single(ph), Avx512F.LoadVector512(dx + 32 * n + 16), s);
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
@@ -249,28 +242,26 @@ internal static unsafe class QuantDot512
     {
         byte* w1 = w0 + rs, w2 = w1 + rs, w3 = w2 + rs;
         Vector512<float> c0 = default, c1 = default, c2 = default, c3 = default;
-        Vector512<float> o0 = default, o1 = default, o2 = default, o3 = default;
         for (int b = 0; b < k / 256; b++, w0 += 210, w1 += 210, w2 += 210, w3 += 210)
         {
             PrefetchK6(w0); PrefetchK6(w1); PrefetchK6(w2); PrefetchK6(w3);
-            Q6KBlock(w0, a, b, ref c0, ref o0);
-            Q6KBlock(w1, a, b, ref c1, ref o1);
-            Q6KBlock(w2, a, b, ref c2, ref o2);
-            Q6KBlock(w3, a, b, ref c3, ref o3);
+            c0 = Q6KBlock(w0, a, b, c0);
+            c1 = Q6KBlock(w1, a, b, c1);
+            c2 = Q6KBlock(w2, a, b, c2);
+            c3 = Q6KBlock(w3, a, b, c3);
         }
-        y[0] = Vector512.Sum(c0) - Vector512.Sum(o0); y[1] = Vector512.Sum(c1) - Vector512.Sum(o1);
-        y[2] = Vector512.Sum(c2) - Vector512.Sum(o2); y[3] = Vector512.Sum(c3) - Vector512.Sum(o3);
+        y[0] = Vector512.Sum(c0); y[1] = Vector512.Sum(c1); y[2] = Vector512.Sum(c2); y[3] = Vector512.Sum(c3);
     }
 
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static float Q6_Kx1(byte* w, ActRow a, int k)
     {
-        Vector512<float> c = default, o = default;
+        Vector512<float> c = default;
         for (int b = 0; b < k / 256; b++, w += 210)
         {
             PrefetchK6(w);
-            Q6KBlock(w, a, b, ref c, ref o);
+            c = Q6KBlock(w, a, b, c);
         }
-        return Vector512.Sum(c) - Vector512.Sum(o);
+        return Vector512.Sum(c);
     }
 }
