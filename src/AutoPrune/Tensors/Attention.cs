@@ -44,6 +44,7 @@ public static unsafe partial class Attention
         if (Simd.Level < SimdLevel.Avx2) { ForwardRowwise(q, nq, k, v, nk, heads, kvHeads, hd, causal, output); return; }
         // One query sees every key whether causal or not (the cache is all in its past).
         if (nq == 1 && nk > 0 && DecodeByKeyRanges) { ForwardDecode(q, k, v, nk, heads, kvHeads, hd, output); return; }
+        if (!causal && nq == nk && nq >= DenseMinRows && DenseLongSequences) { ForwardDense(q, nq, k, v, heads, kvHeads, hd, output); return; }
 
         int qBlocks = (nq + QB - 1) / QB, baseItems = heads * qBlocks;
         int nSplit = 1, splitLen = Math.Max(nk, 1);

@@ -101,6 +101,33 @@ public sealed class AttentionTests
             Assert.Equal(BitConverter.SingleToInt32Bits(one[i]), BitConverter.SingleToInt32Bits(two[i]));
     }
 
+    [Fact]
+    public void DenseNonCausalDoesNotDependOnThreadCount()
+    {
+        // 300 rows non-causal: the per-head GEMM path (S = QKᵀ, softmax, PV), 2 query heads per KV head.
+        int n = 300, heads = 4, kvHeads = 2, hd = 48;
+        var rng = new Random(12);
+        var q = Rand(rng, n * heads * hd, 3f); var k = Rand(rng, n * kvHeads * hd, 1f); var v = Rand(rng, n * kvHeads * hd, 1f);
+        var one = new float[q.Length];
+        var two = new float[q.Length];
+        var expected = new float[q.Length];
+        int saved = Parallelism.MaxThreads;
+        try
+        {
+            Parallelism.MaxThreads = 1;
+            Attention.Forward(q, n, k, v, n, heads, kvHeads, hd, false, one);
+            Parallelism.MaxThreads = 2;
+            Attention.Forward(q, n, k, v, n, heads, kvHeads, hd, false, two);
+        }
+        finally { Parallelism.MaxThreads = saved; }
+        Attention.ForwardReference(q, n, k, v, n, heads, kvHeads, hd, false, expected);
+        for (int i = 0; i < one.Length; i++)
+        {
+            Assert.Equal(BitConverter.SingleToInt32Bits(one[i]), BitConverter.SingleToInt32Bits(two[i]));
+            Assert.True(Math.Abs(one[i] - expected[i]) <= Tol, $"[{i}] {one[i]} vs {expected[i]}");
+        }
+    }
+
     [Theory]
     [InlineData(33, 33, 4, 4, 32, true)]
     [InlineData(65, 65, 8, 2, 64, true)]
