@@ -8,7 +8,8 @@ namespace AutoPrune.LlamaCppBench;
 /// <param name="TextIds">The agreement check's text-only prompt ids.</param>
 public sealed record BenchInput(RgbImage Image, TokenizedPrompt Prompt, int[] TextIds)
 {
-    public const string Question = "Describe this picture in detail, then list every object in it with its color and position.";
+    /// <summary>Short, so that the prompt is about 600 tokens as in the papers' LLaVA-1.5 setting (576 image tokens + ~25 text).</summary>
+    public const string Question = "What is in this image?";
     public const string TextPrompt = "USER: What is the capital of France? ASSISTANT:";
 
     /// <summary>A deterministic image of the tower's size (smooth color ramps plus a few blocks), so resizing is a no-op.</summary>

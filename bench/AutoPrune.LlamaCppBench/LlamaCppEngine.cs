@@ -3,14 +3,18 @@ using System.Runtime.InteropServices;
 using LLama;
 using LLama.Common;
 using LLama.Native;
+using AutoPrune.Models;
+using AutoPrune.OracleTests;
 
 namespace AutoPrune.LlamaCppBench;
 
 /// <summary>
-/// llama.cpp (LLamaSharp 0.30.0, CPU backend) on a language-model GGUF. The image enters as its projected
-/// embeddings (a llama_batch with embd, as llava does after the projector): text before the image, the image rows,
-/// text after it, in three decodes with consecutive positions. LLamaSharp's own libmtmd wrapper does not match its
-/// bundled libmtmd, so llama.cpp's vision tower is not run here (see README).
+/// llama.cpp (LLamaSharp 0.30.0, CPU backend) on a language-model GGUF and its mmproj. The image goes through
+/// llama.cpp's own preprocessing, vision tower and projector in libmtmd (the test project's direct binding, Mtmd.cs;
+/// LLamaSharp's wrapper does not match its bundled libmtmd) and enters the decoder as projected embeddings (a
+/// llama_batch with embd, as llava does): text before the image, the image rows, text after it, in three decodes
+/// with consecutive positions. The timed prefill uses given embeddings (ours, from the same mmproj) so both engines
+/// prefill identical inputs; the end-to-end run uses llama.cpp's own.
 /// </summary>
 public sealed class LlamaCppEngine : IBenchEngine, IDisposable
 {
@@ -23,9 +27,13 @@ public sealed class LlamaCppEngine : IBenchEngine, IDisposable
     private readonly int[] _prefix, _suffix;
     private readonly float[] _image;
     private readonly int _imageTokens, _hidden;
+    private readonly Mtmd? _mtmd;
+    private readonly MtmdImage _rgb;
+    private readonly string _mtmdPrompt;
 
     /// <param name="imageEmbeddings">[imageTokens, hidden] projected image features, the decoder's input rows.</param>
-    public LlamaCppEngine(string label, string gguf, int threads, BenchInput input, float[] imageEmbeddings, int imageTokens, int contextSize)
+    /// <param name="mmproj">llama.cpp's vision tower and projector; null runs no vision (prefill from the given embeddings only).</param>
+    public LlamaCppEngine(string label, string gguf, string? mmproj, int threads, BenchInput input, float[] imageEmbeddings, int imageTokens, int contextSize)
     {
         Configure();
         Label = label;
@@ -47,6 +55,21 @@ public sealed class LlamaCppEngine : IBenchEngine, IDisposable
         if (_weights.EmbeddingSize != _hidden)
             throw new InvalidOperationException($"{gguf}: embedding size {_weights.EmbeddingSize}, image features have {_hidden}");
         _embd = new LLamaBatchEmbeddings(_hidden);
+        _rgb = new MtmdImage(input.Image.Width, input.Image.Height, input.Image.Rgb);
+        if (mmproj != null)
+        {
+            try
+            {
+                _mtmd = Mtmd.Load(mmproj, _weights.NativeHandle, threads);
+                if (!_mtmd.SupportsVision) throw new InvalidOperationException($"{mmproj}: libmtmd reports no vision support");
+            }
+            catch
+            {
+                Dispose();
+                throw;
+            }
+        }
+        _mtmdPrompt = ChatTemplate.Format(BenchInput.Question).Replace(ChatTemplate.ImageLiteral, _mtmd?.Marker ?? "", StringComparison.Ordinal);
     }
 
     public string Label { get; }
@@ -60,12 +83,32 @@ public sealed class LlamaCppEngine : IBenchEngine, IDisposable
         return Marshal.PtrToStringAnsi(NativeApi.llama_print_system_info())?.Trim() ?? "";
     }
 
-    public double? Vision() => null;
+    public double? Vision()
+    {
+        if (_mtmd == null) return null;
+        var sw = Stopwatch.StartNew();
+        Encode();
+        return sw.Elapsed.TotalMilliseconds;
+    }
+
+    /// <summary>libmtmd on the image: its preprocessing (inside tokenizing the prompt), vision tower and projector.</summary>
+    private float[] Encode()
+    {
+        using var chunks = _mtmd!.Tokenize(_mtmdPrompt, [_rgb]);
+        for (int i = 0; i < chunks.Count; i++)
+            if (chunks.Type(i) == Mtmd.ChunkImage)
+            {
+                if (chunks.Tokens(i) != _imageTokens)
+                    throw new InvalidOperationException($"libmtmd made {chunks.Tokens(i)} image tokens, ours {_imageTokens}");
+                return _mtmd.Encode(chunks, i, _hidden);
+            }
+        throw new InvalidOperationException("libmtmd found no image in the prompt");
+    }
 
     public (double PrefillMs, double DecodeMs, float[] PrefillLogits) PrefillAndDecode(int decodeTokens)
     {
         var sw = Stopwatch.StartNew();
-        var logits = Prefill().ToArray();
+        var logits = Prefill(_image).ToArray();
         double prefill = sw.Elapsed.TotalMilliseconds;
         sw.Restart();
         int next = Greedy.ArgMax(logits);
@@ -73,13 +116,14 @@ public sealed class LlamaCppEngine : IBenchEngine, IDisposable
         return (prefill, sw.Elapsed.TotalMilliseconds, logits);
     }
 
-    /// <summary>Without llama.cpp's vision tower: prefill from the embeddings, then the answer (no vision time inside).</summary>
+    /// <summary>libmtmd's vision, prefill from its embeddings, then the answer; without an mmproj, no vision inside.</summary>
     public (double Ms, bool IncludesVision) EndToEnd(int answerTokens)
     {
         var sw = Stopwatch.StartNew();
-        int next = Greedy.ArgMax(Prefill());
+        var image = _mtmd != null ? Encode() : _image;
+        int next = Greedy.ArgMax(Prefill(image));
         for (int i = 1; i < answerTokens; i++) next = Greedy.ArgMax(Step(next, PrefillTokens + i - 1));
-        return (sw.Elapsed.TotalMilliseconds, false);
+        return (sw.Elapsed.TotalMilliseconds, _mtmd != null);
     }
 
     public float[] TextLogits(int[] ids)
@@ -92,7 +136,7 @@ public sealed class LlamaCppEngine : IBenchEngine, IDisposable
     }
 
     /// <summary>Fresh KV cache, then prefix tokens, image embeddings, suffix tokens; the last position's logits.</summary>
-    private Span<float> Prefill()
+    private Span<float> Prefill(float[] image)
     {
         _ctx.NativeHandle.MemoryClear(true);
         int pos = 0;
@@ -100,7 +144,7 @@ public sealed class LlamaCppEngine : IBenchEngine, IDisposable
         foreach (var id in _prefix) _batch.Add(id, pos++, LLamaSeqId.Zero, false);
         if (_batch.TokenCount > 0) Check(_ctx.Decode(_batch));
         _embd.Clear();
-        for (int t = 0; t < _imageTokens; t++) _embd.Add(_image.AsSpan(t * _hidden, _hidden), pos++, LLamaSeqId.Zero, false);
+        for (int t = 0; t < _imageTokens; t++) _embd.Add(image.AsSpan(t * _hidden, _hidden), pos++, LLamaSeqId.Zero, false);
         Check(_ctx.Decode(_embd));
         _batch.Clear();
         for (int i = 0; i < _suffix.Length; i++) _batch.Add(_suffix[i], pos++, LLamaSeqId.Zero, i == _suffix.Length - 1);
@@ -134,6 +178,7 @@ public sealed class LlamaCppEngine : IBenchEngine, IDisposable
 
     public void Dispose()
     {
+        _mtmd?.Dispose();
         _ctx.Dispose();
         _weights.Dispose();
     }

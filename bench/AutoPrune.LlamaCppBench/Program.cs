@@ -62,6 +62,7 @@ static int Run(BenchOptions o)
         int context = input.Prompt.TextTokens + imageTokens + Math.Max(o.DecodeTokens, o.AnswerTokens) + 16;
         var oursGguf = new Dictionary<GgufFileType, OurEngine>();
         var llama = new Dictionary<GgufFileType, LlamaCppEngine>();
+        string? mmproj = files.Mmproj;   // llama.cpp's vision through libmtmd, unless the library cannot be loaded
         foreach (var t in o.Types)
         {
             Log($"loading ours and llama.cpp, {t} GGUF");
@@ -69,7 +70,15 @@ static int Run(BenchOptions o)
             owned.Add(m);
             oursGguf[t] = new OurEngine($"ours {t} GGUF", m, input);
             // llama.cpp gets the image as the projected features of the same mmproj file, computed by us.
-            llama[t] = new LlamaCppEngine($"llama.cpp {t} GGUF", files.LanguageModel(t), o.Threads, input, oursGguf[t].Features.Features, imageTokens, context);
+            string label = $"llama.cpp {t} GGUF", lm = files.LanguageModel(t);
+            var features = oursGguf[t].Features.Features;
+            try { llama[t] = new LlamaCppEngine(label, lm, mmproj, o.Threads, input, features, imageTokens, context); }
+            catch (Exception e) when (mmproj != null && e is DllNotFoundException or EntryPointNotFoundException)
+            {
+                notes.Add($"llama.cpp's vision tower not run: {e.Message}");
+                mmproj = null;
+                llama[t] = new LlamaCppEngine(label, lm, null, o.Threads, input, features, imageTokens, context);
+            }
             owned.Add(llama[t]);
         }
         // Rows in timing order; pruned runs on the BF16 safetensors model and on the Q4_K_M file.
@@ -117,9 +126,9 @@ static int Run(BenchOptions o)
         {
             $"CPU: {Simd.CpuModel()} ({Simd.CpuFeatures()}); {o.Threads} threads for both engines",
             $"our kernels: GEMM/GEMV {Gemm.Isa}, attention {Attention.Isa}, elementwise {Ops.Isa}, block-quantized {QuantDot.Isa}",
-            $"llama.cpp: LLamaSharp 0.30.0 CPU backend ({LlamaCppEngine.SystemInfo()}); the image enters as its 576 projected " +
-            "embeddings (llama_batch embd) computed by us from the same mmproj; llama.cpp's vision tower is not run (LLamaSharp's libmtmd " +
-            "wrapper does not match its bundled libmtmd)",
+            $"llama.cpp: LLamaSharp 0.30.0 CPU backend ({LlamaCppEngine.SystemInfo()}); the image enters as {imageTokens} projected " +
+            "embeddings (llama_batch embd): in the timed prefill ours from the same mmproj (identical inputs), end to end its own " +
+            (mmproj != null ? "from libmtmd (its preprocessing, CLIP tower and projector; the vision column)" : "(not run: see the notes)"),
             $"model: random weights of the {o.Shape} shape (LLaMA decoder, CLIP ViT-L/14-336 + MLP projector), {o.Layers} of " +
             $"{config.Text.NumHiddenLayers} decoder layers; files written by RandomLlavaFolder and LlavaGgufConverter",
             $"prompt: {input.Prompt.TextTokens} text + {imageTokens} image tokens = {input.Prompt.TextTokens + imageTokens}; decode: " +

@@ -152,6 +152,7 @@ public sealed class GgufModelTests(ConvertedTinyModel fx) : IClassFixture<Conver
     [Fact]
     public void FileTypes_FollowLlamaCppPolicy()
     {
+        fx.Get(GgufFileType.Q4_K_M);   // converts it when this test runs alone
         using var f = GgufFile.Open(Path.Combine(fx.Dir, "Q4_K_M", LlavaGgufConverter.FileName(GgufFileType.Q4_K_M)));
         Assert.Equal(DType.Q4_K, f.Get("blk.2.attn_q.weight").DType);
         Assert.Equal(DType.Q6_K, f.Get("blk.0.attn_v.weight").DType);   // first eighth gets more bits
