@@ -64,6 +64,26 @@ public sealed unsafe class MappedFile : IMappedWeightsFile
     }
 
     /// <summary>
+    /// Copies <paramref name="count"/> bytes at file offset <paramref name="offset"/> to <paramref name="dst"/> with
+    /// reads of the file rather than through the mapping. Bytes read once to be rearranged elsewhere would otherwise
+    /// stay mapped, and so resident in this process, for as long as the file is open.
+    /// </summary>
+    public void ReadAt(long offset, byte* dst, long count)
+    {
+        ObjectDisposedException.ThrowIf(_disposed, this);
+        if (offset < 0 || count < 0 || count > Length - offset)
+            throw new ArgumentOutOfRangeException(nameof(count), $"bytes [{offset}, {offset + count}) are not inside the {Length}-byte file");
+        while (count > 0)
+        {
+            int n;
+            try { n = RandomAccess.Read(_file.SafeFileHandle, new Span<byte>(dst, (int)Math.Min(count, 1 << 30)), offset); }
+            catch (IOException e) { throw new ModelLoadException($"{Path}: cannot read: {e.Message}", e); }
+            if (n == 0) throw new ModelLoadException($"{Path}: the file ended at byte {offset} while reading; it changed since it was loaded");
+            dst += n; offset += n; count -= n;
+        }
+    }
+
+    /// <summary>
     /// Throws if the file's size or modification time changed since it was opened. Reading a mapped page past a
     /// shrunken end kills the process (SIGBUS), and rewritten bytes would silently change the answers, so a run
     /// checks this first; it costs one fstat of the open file. A change during a run cannot be caught.

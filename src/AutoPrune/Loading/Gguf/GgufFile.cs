@@ -56,6 +56,14 @@ public sealed unsafe class GgufFile : IMappedWeightsFile
     /// <inheritdoc cref="MappedFile.CheckUnchanged"/>
     public void CheckUnchanged() => _file.CheckUnchanged();
 
+    /// <summary>Copies a tensor of this file to <paramref name="dst"/> by reading the file, not the mapping (see <see cref="MappedFile.ReadAt"/>).</summary>
+    public void ReadTensor(Weight w, byte* dst)
+    {
+        long offset = (byte*)w.Data - _base;
+        if (!_byName.TryGetValue(w.Name, out var own) || own.Data != w.Data) throw new ArgumentException($"tensor '{w.Name}' is not one of {Path}'s", nameof(w));
+        _file.ReadAt(offset, dst, w.ByteLength);
+    }
+
     public bool Contains(string name) => _byName.ContainsKey(name);
     public bool TryGet(string name, out Weight w) => _byName.TryGetValue(name, out w!);
     public Weight Get(string name) => _byName.TryGetValue(name, out var w) ? w : throw new MissingTensorException(name, Path);

@@ -39,8 +39,8 @@ public static unsafe class QuantDot
     /// <summary>Which instructions <see cref="Fast"/> uses at the current <see cref="Simd.Level"/>.</summary>
     public static string Isa => Simd.Level switch
     {
-        SimdLevel.Avx512 => "AVX-512 (Q8_0/Q4_K/Q6_K), AVX2 (Q4_0)",
-        SimdLevel.Avx2 => AvxVnni.IsSupported ? "AVX-VNNI" : "AVX2",
+        SimdLevel.Avx512 => "AVX-512 (Q8_0/Q4_K/Q6_K), AVX2 (Q4_0); prefill on panels decoded for the GEMM",
+        SimdLevel.Avx2 => (AvxVnni.IsSupported ? "AVX-VNNI" : "AVX2") + "; prefill on panels decoded for the GEMM",
         _ => "scalar",
     };
 

@@ -20,13 +20,7 @@ public sealed unsafe class QuantKernelPathTests
         return d;
     }
 
-    private static float[] Random(int n, int seed, float scale = 1)
-    {
-        var r = new Random(seed);
-        var a = new float[n];
-        for (int i = 0; i < n; i++) a[i] = ((float)r.NextDouble() * 2 - 1) * scale;
-        return a;
-    }
+    private static float[] Random(int n, int seed, float scale = 1) => QuantMatMulTests.Random(n, seed, scale);
 
     /// <summary>Random bytes with the f16 scales (d, and dmin where the type has one) set to modest finite values.</summary>
     internal static byte[] RandomBlocks(DType t, int n, int k, int seed)

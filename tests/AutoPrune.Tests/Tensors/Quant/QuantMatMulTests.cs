@@ -8,7 +8,7 @@ public sealed unsafe class QuantMatMulTests
 {
     public static TheoryData<DType> Types => new() { DType.Q8_0, DType.Q4_0, DType.Q4_1, DType.Q5_0, DType.Q5_1, DType.Q4_K, DType.Q5_K, DType.Q6_K };
 
-    private static float[] Random(int n, int seed, float scale = 1)
+    internal static float[] Random(int n, int seed, float scale = 1)
     {
         var r = new Random(seed);
         var a = new float[n];
