@@ -130,6 +130,24 @@ public static class Program
         foreach (var s in stages)
             Console.WriteLine($"  {s.Name,-38} {s.Ms,8:F2} ms {(s.Alternative ? "" : $"{100 * s.Ms / total,5:F1}%"),6}" + (s.Gflop > 0 ? $" {s.Gflop / s.Ms * 1e3,7:F1} GFLOP/s" : ""));
         Console.WriteLine($"  {"layer",-38} {total,8:F2} ms; products {gemm:F2} ms, everything else {total - gemm:F2} ms ({100 * (total - gemm) / total:F1}%)");
+        // The whole tower + projector as the `bench` vision row times it, against BF16 GEMMs timed between its repetitions.
+        using var tower = SyntheticVisionTower.Create(cfg, dt);
+        int n = v.NumPatches + 1, t = cfg.Text.HiddenSize;
+        var gemms = new (int M, int N, int K)[] { (n, v.HiddenSize, v.HiddenSize), (n, v.IntermediateSize, v.HiddenSize), (n, v.HiddenSize, v.IntermediateSize),
+            (n - 1, t, t), (576, 4096, 11008) };
+        var towerMs = new List<double>();
+        var best = new double[gemms.Length];
+        for (int r = 0; r < Math.Max(1, reps / 2); r++)
+        {
+            towerMs.Add(tower.MeasureTilesMs(1, 1));
+            for (int g = 0; g < gemms.Length; g++)
+                best[g] = Math.Max(best[g], GemmBenchmark.MeasureGemm(gemms[g].M, gemms[g].N, gemms[g].K, DType.BF16, reps: 2).Gflops);
+        }
+        towerMs.Sort();
+        double ms = towerMs[towerMs.Count / 2], gf = tower.Flops(1) / (ms * 1e6);
+        Console.WriteLine($"tower + projector: {ms:F0} ms (median of {towerMs.Count}), {tower.Flops(1) / 1e9:F1} GFLOP of products, {gf:F1} GFLOP/s");
+        for (int g = 0; g < gemms.Length; g++)
+            Console.WriteLine($"  BF16 GEMM {gemms[g].M}x{gemms[g].N}x{gemms[g].K}: {best[g],6:F1} GFLOP/s best; tower + projector at {gf / best[g]:F3} of it");
         Console.WriteLine($"one head ({v.NumPatches + 1} x {v.HeadDim}) on one thread:");
         foreach (var s in VisionProfile.MeasureHead(v.NumPatches + 1, v.HeadDim, reps * 4))
             Console.WriteLine($"  {s.Name,-38} {s.Ms,8:F3} ms" + (s.Gflop > 0 ? $" {s.Gflop / s.Ms * 1e3,7:F1} GFLOP/s" : ""));
