@@ -144,8 +144,8 @@ public static class Program
                 best[g] = Math.Max(best[g], GemmBenchmark.MeasureGemm(gemms[g].M, gemms[g].N, gemms[g].K, DType.BF16, reps: 2).Gflops);
         }
         towerMs.Sort();
-        double ms = towerMs[towerMs.Count / 2], gf = tower.Flops(1) / (ms * 1e6);
-        Console.WriteLine($"tower + projector: {ms:F0} ms (median of {towerMs.Count}), {tower.Flops(1) / 1e9:F1} GFLOP of products, {gf:F1} GFLOP/s");
+        double ms = towerMs[towerMs.Count / 2], gf = SyntheticVisionTower.Flops(cfg, 1) / (ms * 1e6);
+        Console.WriteLine($"tower + projector: {ms:F0} ms (median of {towerMs.Count}), {SyntheticVisionTower.Flops(cfg, 1) / 1e9:F1} GFLOP of products, {gf:F1} GFLOP/s");
         for (int g = 0; g < gemms.Length; g++)
             Console.WriteLine($"  BF16 GEMM {gemms[g].M}x{gemms[g].N}x{gemms[g].K}: {best[g],6:F1} GFLOP/s best; tower + projector at {gf / best[g]:F3} of it");
         Console.WriteLine($"one head ({v.NumPatches + 1} x {v.HeadDim}) on one thread:");

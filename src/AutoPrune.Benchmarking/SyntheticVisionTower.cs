@@ -73,15 +73,15 @@ public sealed class SyntheticVisionTower : IDisposable
     /// (vision hidden + text hidden)). Not counted: elementwise work and the last layer's [CLS] attention row. LLaVA-1.5-7B:
     /// 0.69 + 23 x 15.88 + 24.16 = 390.2 GFLOP.
     /// </summary>
-    public double Flops(int tiles)
+    public static double Flops(LlavaConfig config, int tiles)
     {
-        var v = Config.Vision;
+        var v = config.Vision;
         double n = v.NumPatches + 1, d = v.HiddenSize, m = v.IntermediateSize;
         double patch = 2.0 * v.NumPatches * d * v.NumChannels * v.PatchSize * v.PatchSize;
         double layer = 2 * n * (4 * d * d + 2 * d * m) + 2 * 2 * n * n * d;
-        double features = (double)tiles * Tower.FeatureTokens, dt = Config.Text.HiddenSize;
+        double features = (double)tiles * config.ImageSeqLength, dt = config.Text.HiddenSize;
         double projector = 2 * features * dt * (d + dt);
-        return tiles * (patch + Config.VisionLayersUsed * layer) + projector;
+        return tiles * (patch + config.VisionLayersUsed * layer) + projector;
     }
 
     /// <summary>

@@ -176,7 +176,7 @@ public static class BenchCommand
                 // A quantized model's vision tower stays F16, as in llama.cpp's mmproj files (its patch rows are not whole blocks).
                 using var tower = SyntheticVisionTower.Create(cfg, dt.IsQuantized() ? DType.F16 : dt);
                 var full = prefillRows.FirstOrDefault(x => x.VisualTokens == n0);
-                double flops = tower.Flops(tiles), visionMs = tower.MeasureTilesMs(tiles, nReps), visionGflops = flops / (visionMs * 1e6);
+                double flops = SyntheticVisionTower.Flops(cfg, tiles), visionMs = tower.MeasureTilesMs(tiles, nReps), visionGflops = flops / (visionMs * 1e6);
                 var vision = new VisionRow(tiles, R(visionMs), tc.NumHiddenLayers, full == null ? null : R(full.MsPerLayer * tc.NumHiddenLayers),
                     R(flops / 1e9, 2), R(visionGflops), bestBf16Gemm > 0 ? R(visionGflops / bestBf16Gemm, 3) : null);
                 result["vision"] = vision;
