@@ -1,4 +1,5 @@
 using System.Runtime.InteropServices;
+using System.Runtime.Intrinsics;
 
 namespace AutoPrune.Tensors.Quant;
 
@@ -74,7 +75,10 @@ public sealed unsafe class QuantizedActivations : IDisposable
             BSum16 = (short*)p; p = Align(p + n / 16 * 2);
             BSum32 = (short*)p;
             Q16 = null; Sum32 = null;
-            for (long b = 0; b < blocks; b++) QuantizeSuperBlock(x + b * 256, Q + b * 256, D + b, BSum16 + b * 16, BSum32 + b * 8);
+            bool simd = Simd.Level >= SimdLevel.Avx2;
+            for (long b = 0; b < blocks; b++)
+                if (simd) QuantizeSuperBlockSimd(x + b * 256, Q + b * 256, D + b, BSum16 + b * 16, BSum32 + b * 8);
+                else QuantizeSuperBlock(x + b * 256, Q + b * 256, D + b, BSum16 + b * 16, BSum32 + b * 8);
         }
     }
 
@@ -111,6 +115,32 @@ public sealed unsafe class QuantizedActivations : IDisposable
         for (int g = 0; g < 8; g++) sum32[g] = (short)(sum16[2 * g] + sum16[2 * g + 1]);
         *d = amax != 0 ? 1 / iscale : 0;
     }
+
+    /// <summary><see cref="QuantizeSuperBlock"/> 8 values at a time: the same operations on each value, so the same bits.</summary>
+    internal static void QuantizeSuperBlockSimd(float* x, sbyte* q, float* d, short* sum16, short* sum32)
+    {
+        var vmax = Vector256<float>.Zero;
+        for (int j = 0; j < 256; j += 8) vmax = Vector256.Max(vmax, Vector256.Abs(Vector256.Load(x + j))); // NaN propagates, as MathF.Max
+        var m4 = Vector128.Max(vmax.GetLower(), vmax.GetUpper());
+        float amax = MathF.Max(MathF.Max(m4[0], m4[1]), MathF.Max(m4[2], m4[3]));
+        float iscale = amax != 0 ? 127 / amax : 0;
+        var s = Vector256.Create(iscale);
+        var lo = Vector256.Create(-127);
+        var hi = Vector256.Create(127);
+        for (int g = 0; g < 16; g += 2)
+        {
+            float* p = x + 16 * g;
+            var a = Vector256.Narrow(Quantize8(p, s, lo, hi), Quantize8(p + 8, s, lo, hi));
+            var b = Vector256.Narrow(Quantize8(p + 16, s, lo, hi), Quantize8(p + 24, s, lo, hi));
+            Vector256.Narrow(a, b).Store(q + 16 * g);
+            sum16[g] = Vector256.Sum(a); sum16[g + 1] = Vector256.Sum(b);
+        }
+        for (int g = 0; g < 8; g++) sum32[g] = (short)(sum16[2 * g] + sum16[2 * g + 1]);
+        *d = amax != 0 ? 1 / iscale : 0;
+    }
+
+    private static Vector256<int> Quantize8(float* x, Vector256<float> s, Vector256<int> lo, Vector256<int> hi) =>
+        Vector256.Min(Vector256.Max(Vector256.ConvertToInt32(Vector256.Round(Vector256.Load(x) * s)), lo), hi);
 
     public void Dispose()
     {
