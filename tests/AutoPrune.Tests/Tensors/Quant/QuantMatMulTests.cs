@@ -182,4 +182,32 @@ public sealed unsafe class QuantMatMulTests
                 if (float.IsNaN(x[77]) || float.IsInfinity(x[3])) Assert.False(float.IsFinite(d1)); // never a finite result from a non-finite input
             }
     }
+
+    [Fact]
+    public void BlockQuantization_SimdIsBitwiseTheScalarDefinition()
+    {
+        var cases = new List<float[]>();
+        for (int seed = 0; seed < 40; seed++) cases.Add(Random(32, seed, seed + 0.5f));
+        var ties = new float[32];
+        for (int j = 0; j < 32; j++) ties[j] = (j - 16) * 0.25f + 0.125f; // products on .5 after scaling
+        ties[5] = 127f / 64; cases.Add(ties);
+        cases.Add(new float[32]);
+        var nan = Random(32, 98); nan[7] = float.NaN; cases.Add(nan);
+        var inf = Random(32, 97); inf[30] = float.PositiveInfinity; cases.Add(inf);
+        var q1 = new sbyte[32]; var q2 = new sbyte[32]; var w2 = new short[32];
+        foreach (var x in cases)
+            fixed (float* px = x)
+            fixed (sbyte* p1 = q1, p2 = q2)
+            fixed (short* pw = w2)
+            {
+                float d1, d2;
+                int s1, s2;
+                QuantizedActivations.QuantizeBlock(px, p1, &d1, &s1);
+                QuantizedActivations.QuantizeBlockSimd(px, p2, pw, &d2, &s2);
+                Assert.Equal(BitConverter.SingleToInt32Bits(d1), BitConverter.SingleToInt32Bits(d2));
+                Assert.Equal(q1, q2);
+                Assert.Equal(s1, s2);
+                for (int j = 0; j < 32; j++) Assert.Equal(q1[j], w2[j]);
+            }
+    }
 }
