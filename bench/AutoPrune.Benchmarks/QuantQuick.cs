@@ -13,7 +13,8 @@ public static class QuantQuick
 {
     public static int Run(string[] args)
     {
-        int reps = 10, threads = Environment.ProcessorCount, m = 576, copies = 1;
+        int reps = 10, threads = Environment.ProcessorCount, m = 576, copies = 1, nPanel = 4096;
+        int[]? panels = null;
         string? simd = null;
         for (int i = 1; i < args.Length; i++)
         {
@@ -22,7 +23,10 @@ public static class QuantQuick
             else if (args[i] == "--simd") simd = args[++i];
             else if (args[i] == "--m") m = int.Parse(args[++i], CultureInfo.InvariantCulture);
             else if (args[i] == "--copies") copies = int.Parse(args[++i], CultureInfo.InvariantCulture);
+            else if (args[i] == "--panels") panels = args[++i].Split(',').Select(v => int.Parse(v, CultureInfo.InvariantCulture)).ToArray();
+            else if (args[i] == "--n") nPanel = int.Parse(args[++i], CultureInfo.InvariantCulture);
         }
+        if (panels != null) return Panels(panels, nPanel, reps, threads);
         var levels = simd == "all" ? Simd.Supported.Where(l => l >= SimdLevel.Avx2).ToArray()
             : [simd == null ? Simd.Level : Enum.Parse<SimdLevel>(simd, ignoreCase: true)];
         Parallelism.MaxThreads = threads;
@@ -35,6 +39,7 @@ public static class QuantQuick
             var g = InterleavedBenchmark.Gemm(m, 4096, 4096, types, Math.Max(3, reps / 2));
             foreach (var r in g)
                 Console.WriteLine($"GEMM {m}x4096x4096 {r.WeightDType.Name(),-5} {r.Best,7:F1} GFLOP/s (median {r.Median,6:F1})  {r.Best / g[0].Best,5:F2}x BF16");
+            if (level == SimdLevel.Avx512) PanelRows([64, m], 4096, Math.Max(3, reps / 2));
             var i8 = Int8Prefill(m, reps: 3);
             Console.WriteLine($"GEMM {m}x4096x4096 Q8_0 on the int8 decode kernels instead of decoded panels: {i8.Int8:F1} GFLOP/s vs BF16 {i8.Bf16:F1} ({i8.Int8 / i8.Bf16:F2}x)");
             var v = InterleavedBenchmark.Gemv(4096, 11008, types, reps, copies);
@@ -44,6 +49,32 @@ public static class QuantQuick
         }
         Console.WriteLine($"load average {LoadAverage()}");
         return 0;
+    }
+
+    /// <summary>`--panels M,M,.. [--n N]`: only the prefill GEMMs M x N x 4096, panels decoded directly vs in two steps.</summary>
+    private static int Panels(int[] ms, int n, int reps, int threads)
+    {
+        Parallelism.MaxThreads = threads;
+        Console.WriteLine($"{Simd.CpuModel()}; {threads} thread(s), {reps} reps interleaved; load average {LoadAverage()}");
+        PanelRows(ms, n, reps);
+        Console.WriteLine($"load average {LoadAverage()}");
+        return 0;
+    }
+
+    private static void PanelRows(int[] ms, int n, int reps)
+    {
+        foreach (var t in new[] { DType.Q4_K, DType.Q6_K, DType.Q8_0 })
+        {
+            var (direct, twoStep, bf16) = InterleavedBenchmark.PanelPacking(n, 4096, t, reps);
+            Console.WriteLine($"packing W {n}x4096 {t.Name(),-5} one thread: directly {direct,5:F3} ns/weight, two steps {twoStep,5:F3} ({twoStep / direct:F2}x as long); BF16 {bf16,5:F3}");
+        }
+        foreach (int m in ms)
+            foreach (var t in new[] { DType.Q4_K, DType.Q6_K, DType.Q8_0 })
+            {
+                var (direct, twoStep, bf16) = InterleavedBenchmark.QuantPanels(m, n, 4096, t, reps);
+                Console.WriteLine($"GEMM {m}x{n}x4096 {t.Name(),-5} panels decoded into the packed layout {direct,6:F1} GFLOP/s, " +
+                                  $"via F32 rows + packer {twoStep,6:F1} ({direct / twoStep:F2}x); BF16 {bf16,6:F1} ({direct / bf16:F2}x BF16)");
+            }
     }
 
     /// <summary>The alternative prefill design, measured: Q8_0 through QuantMatMul (int8 activations) against BF16, alternating.</summary>

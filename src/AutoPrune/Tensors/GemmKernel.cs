@@ -97,15 +97,16 @@ internal static unsafe class GemmKernel
     /// Packs rows [n0, n0+nc) x columns [k0, k0+kc) of W (row-major [N,K], file dtype) into NR-wide
     /// panels: panel q holds kc steps of 16 consecutive W rows, zero rows past N. Converts to F32
     /// on the way and transposes 8x8 blocks in registers so each W element costs a few shuffles.
+    /// <paramref name="wide"/>: the caller's level is AVX-512 (block types then decode with <see cref="Quant.QuantPanel512"/>).
     /// </summary>
-    public static void PackB(Weight w, int n0, int nc, int k0, int kc, float* dst)
+    public static void PackB(Weight w, int n0, int nc, int k0, int kc, float* dst, bool wide)
     {
         switch (w.DType)
         {
             case DType.F32: PackB<F32Rows>(w, n0, nc, k0, kc, dst); break;
             case DType.BF16: PackB<BF16Rows>(w, n0, nc, k0, kc, dst); break;
             case DType.F16: PackB<F16Rows>(w, n0, nc, k0, kc, dst); break;
-            default: Quant.QuantPanel.PackB(w, n0, nc, k0, kc, dst); break;   // block types: decoded 16 rows at a time
+            default: Quant.QuantPanel.PackB(w, n0, nc, k0, kc, dst, wide); break;   // block types: decoded 16 rows at a time
         }
     }
 
