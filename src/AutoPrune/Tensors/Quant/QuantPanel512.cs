@@ -38,9 +38,13 @@ internal static unsafe class QuantPanel512
                 byte* src = w.Data + row * rowBytes + (long)(k0 / be) * bb;
                 byte* c = codes + r * KC;
                 // The segments are a few lines each, rows apart: too scattered for the hardware prefetcher, and
-                // decoding is fast enough to wait on memory, so fetch the same row of the panel after next.
-                if (row + PrefetchRows < n)
-                    for (int o = 0; o < segBytes; o += 64) Sse.Prefetch0(src + PrefetchRows * rowBytes + o);
+                // decoding is fast enough to wait on memory, so fetch the same row of the panel after next; the last
+                // two panels fetch the first two of the next K block, which the GEMM packs next on this thread.
+                int ahead = q + r + PrefetchRows;
+                byte* pf = ahead < nc ? src + PrefetchRows * rowBytes
+                    : k0 + kc < w.Cols ? w.Data + (n0 + ahead - nc) * rowBytes + (long)((k0 + kc) / be) * bb : null;
+                if (pf != null && n0 + (ahead < nc ? ahead : ahead - nc) < n)
+                    for (int o = 0; o < segBytes; o += 64) Sse.Prefetch0(pf + o);
                 if (row >= n)
                 {
                     // Zero codes and zero scales: 0·0 (− 0) = +0, as the reference packs rows past N.
@@ -123,23 +127,44 @@ internal static unsafe class QuantPanel512
 
     /// <summary>
     /// panel[p·16 + r] = value p of row r: (float)code · scale[group] (− min[group]), groups of 1 &lt;&lt; groupShift values.
+    /// 32 values at a time: 16 rows (KC bytes apart) x 32 bytes transposed as 16 x 8 dwords, so vector j lane r holds
+    /// codes 4j..4j+3 of row r. Rows i and i+4 share a register (i+8 and i+12 the other one) so that the last 128-bit
+    /// shuffle leaves the lanes in row order. Written out in full (no helper with out parameters) so the JIT keeps
+    /// every vector in a register.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static void Emit(byte* codes, int kc, float* scale, float* min, float* panel, bool signed, bool withMin, int groupShift)
     {
         for (int p0 = 0; p0 < kc; p0 += 32)
         {
-            Transpose16x8(codes + p0, out var d0, out var d1, out var d2, out var d3, out var d4, out var d5, out var d6, out var d7);
-            Four(d0, p0, scale, min, panel, signed, withMin, groupShift);
-            Four(d1, p0 + 4, scale, min, panel, signed, withMin, groupShift);
-            Four(d2, p0 + 8, scale, min, panel, signed, withMin, groupShift);
-            Four(d3, p0 + 12, scale, min, panel, signed, withMin, groupShift);
-            Four(d4, p0 + 16, scale, min, panel, signed, withMin, groupShift);
-            Four(d5, p0 + 20, scale, min, panel, signed, withMin, groupShift);
-            Four(d6, p0 + 24, scale, min, panel, signed, withMin, groupShift);
-            Four(d7, p0 + 28, scale, min, panel, signed, withMin, groupShift);
+            byte* rows = codes + p0;
+            var z0 = Pair(rows, 0, 4); var z1 = Pair(rows, 1, 5); var z2 = Pair(rows, 2, 6); var z3 = Pair(rows, 3, 7);
+            var z4 = Pair(rows, 8, 12); var z5 = Pair(rows, 9, 13); var z6 = Pair(rows, 10, 14); var z7 = Pair(rows, 11, 15);
+            // Per 128-bit lane: a 4x4 dword transpose of rows (0,1,2,3) [lanes 0-1] and (4,5,6,7) [lanes 2-3].
+            var t0 = Avx512F.UnpackLow(z0, z1).AsInt64(); var t1 = Avx512F.UnpackHigh(z0, z1).AsInt64();
+            var t2 = Avx512F.UnpackLow(z2, z3).AsInt64(); var t3 = Avx512F.UnpackHigh(z2, z3).AsInt64();
+            var t4 = Avx512F.UnpackLow(z4, z5).AsInt64(); var t5 = Avx512F.UnpackHigh(z4, z5).AsInt64();
+            var t6 = Avx512F.UnpackLow(z6, z7).AsInt64(); var t7 = Avx512F.UnpackHigh(z6, z7).AsInt64();
+            var u0 = Avx512F.UnpackLow(t0, t2).AsInt32(); var u1 = Avx512F.UnpackHigh(t0, t2).AsInt32();
+            var u2 = Avx512F.UnpackLow(t1, t3).AsInt32(); var u3 = Avx512F.UnpackHigh(t1, t3).AsInt32();
+            var u4 = Avx512F.UnpackLow(t4, t6).AsInt32(); var u5 = Avx512F.UnpackHigh(t4, t6).AsInt32();
+            var u6 = Avx512F.UnpackLow(t5, t7).AsInt32(); var u7 = Avx512F.UnpackHigh(t5, t7).AsInt32();
+            // u_j lanes: rows 0-3 dword j, rows 0-3 dword j+4, rows 4-7 dword j, rows 4-7 dword j+4 (u4.. rows 8-15).
+            Four(Avx512F.Shuffle4x128(u0, u4, 0x88), p0, scale, min, panel, signed, withMin, groupShift);
+            Four(Avx512F.Shuffle4x128(u1, u5, 0x88), p0 + 4, scale, min, panel, signed, withMin, groupShift);
+            Four(Avx512F.Shuffle4x128(u2, u6, 0x88), p0 + 8, scale, min, panel, signed, withMin, groupShift);
+            Four(Avx512F.Shuffle4x128(u3, u7, 0x88), p0 + 12, scale, min, panel, signed, withMin, groupShift);
+            Four(Avx512F.Shuffle4x128(u0, u4, 0xDD), p0 + 16, scale, min, panel, signed, withMin, groupShift);
+            Four(Avx512F.Shuffle4x128(u1, u5, 0xDD), p0 + 20, scale, min, panel, signed, withMin, groupShift);
+            Four(Avx512F.Shuffle4x128(u2, u6, 0xDD), p0 + 24, scale, min, panel, signed, withMin, groupShift);
+            Four(Avx512F.Shuffle4x128(u3, u7, 0xDD), p0 + 28, scale, min, panel, signed, withMin, groupShift);
         }
     }
+
+    /// <summary>Rows a and b (32 bytes each) in the low and high halves of one register.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector512<int> Pair(byte* rows, int a, int b) =>
+        Avx512F.InsertVector256(Vector256.Load((int*)(rows + a * KC)).ToVector512Unsafe(), Vector256.Load((int*)(rows + b * KC)), 1);
 
     /// <summary>Lane r of <paramref name="v"/> holds codes p..p+3 of row r: writes the four packed k steps.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
@@ -176,37 +201,5 @@ internal static unsafe class QuantPanel512
         var f = Avx512F.ConvertToVector512Single(c) * s;   // scale · code, then − min: the reference's two roundings
         if (withMin) f -= m;
         Avx512F.StoreAligned(o, f);
-    }
-
-    /// <summary>
-    /// 16 rows (KC bytes apart) x 32 bytes → 8 vectors, vector j lane r = bytes 4j..4j+3 of row r. Rows i and i+4
-    /// share a register (i+8 and i+12 the other half) so that the last 128-bit shuffle leaves lanes in row order.
-    /// </summary>
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static void Transpose16x8(byte* rows, out Vector512<int> d0, out Vector512<int> d1, out Vector512<int> d2, out Vector512<int> d3,
-        out Vector512<int> d4, out Vector512<int> d5, out Vector512<int> d6, out Vector512<int> d7)
-    {
-        var z0 = Vector512.Create(Vector256.Load((int*)(rows + 0 * KC)), Vector256.Load((int*)(rows + 4 * KC)));
-        var z1 = Vector512.Create(Vector256.Load((int*)(rows + 1 * KC)), Vector256.Load((int*)(rows + 5 * KC)));
-        var z2 = Vector512.Create(Vector256.Load((int*)(rows + 2 * KC)), Vector256.Load((int*)(rows + 6 * KC)));
-        var z3 = Vector512.Create(Vector256.Load((int*)(rows + 3 * KC)), Vector256.Load((int*)(rows + 7 * KC)));
-        var z4 = Vector512.Create(Vector256.Load((int*)(rows + 8 * KC)), Vector256.Load((int*)(rows + 12 * KC)));
-        var z5 = Vector512.Create(Vector256.Load((int*)(rows + 9 * KC)), Vector256.Load((int*)(rows + 13 * KC)));
-        var z6 = Vector512.Create(Vector256.Load((int*)(rows + 10 * KC)), Vector256.Load((int*)(rows + 14 * KC)));
-        var z7 = Vector512.Create(Vector256.Load((int*)(rows + 11 * KC)), Vector256.Load((int*)(rows + 15 * KC)));
-        // Per 128-bit lane: a 4x4 dword transpose of rows (0,1,2,3) [lanes 0-1] and (4,5,6,7) [lanes 2-3].
-        var t0 = Avx512F.UnpackLow(z0, z1).AsInt64(); var t1 = Avx512F.UnpackHigh(z0, z1).AsInt64();
-        var t2 = Avx512F.UnpackLow(z2, z3).AsInt64(); var t3 = Avx512F.UnpackHigh(z2, z3).AsInt64();
-        var t4 = Avx512F.UnpackLow(z4, z5).AsInt64(); var t5 = Avx512F.UnpackHigh(z4, z5).AsInt64();
-        var t6 = Avx512F.UnpackLow(z6, z7).AsInt64(); var t7 = Avx512F.UnpackHigh(z6, z7).AsInt64();
-        var u0 = Avx512F.UnpackLow(t0, t2).AsInt32(); var u1 = Avx512F.UnpackHigh(t0, t2).AsInt32();
-        var u2 = Avx512F.UnpackLow(t1, t3).AsInt32(); var u3 = Avx512F.UnpackHigh(t1, t3).AsInt32();
-        var u4 = Avx512F.UnpackLow(t4, t6).AsInt32(); var u5 = Avx512F.UnpackHigh(t4, t6).AsInt32();
-        var u6 = Avx512F.UnpackLow(t5, t7).AsInt32(); var u7 = Avx512F.UnpackHigh(t5, t7).AsInt32();
-        // u_j lanes: rows 0-3 dword j, rows 0-3 dword j+4, rows 4-7 dword j, rows 4-7 dword j+4 (u4.. rows 8-15).
-        d0 = Avx512F.Shuffle4x128(u0, u4, 0x88); d4 = Avx512F.Shuffle4x128(u0, u4, 0xDD);
-        d1 = Avx512F.Shuffle4x128(u1, u5, 0x88); d5 = Avx512F.Shuffle4x128(u1, u5, 0xDD);
-        d2 = Avx512F.Shuffle4x128(u2, u6, 0x88); d6 = Avx512F.Shuffle4x128(u2, u6, 0xDD);
-        d3 = Avx512F.Shuffle4x128(u3, u7, 0x88); d7 = Avx512F.Shuffle4x128(u3, u7, 0xDD);
     }
 }
