@@ -16,6 +16,7 @@ public static class Program
         if (args.Length > 0 && args[0] == "--quick") return Quick(args);
         if (args.Length > 0 && args[0] == "--attention") return AttentionQuick(args);
         if (args.Length > 0 && args[0] == "--quant") return QuantQuick.Run(args);
+        if (args.Length > 0 && args[0] == "--vision") return VisionQuick(args);
         BenchmarkSwitcher.FromAssembly(typeof(Program).Assembly).Run(args);
         return 0;
     }
@@ -100,6 +101,56 @@ public static class Program
             var r = AttentionBenchmark.Measure(d[0], d[1], d[2], d[3], d[4], causal, reps);
             Console.WriteLine($"{r.Nq,5} {r.Nk,5} {r.Heads,5} {r.KvHeads,3} {r.HeadDim,4} {r.Causal,6} {r.NewMedianMs,8:F3} {r.OldMedianMs,8:F3} {r.Speedup,7:F2} {r.BytesPerCall,7}");
         }
+        return 0;
+    }
+
+    /// <summary>
+    /// `--vision [--reps N] [--threads T] [--shape llava-7b] [--dtype BF16]`: one CLIP encoder layer of the shape, step by
+    /// step (median ms per step, GFLOP/s of the products), and the whole tower + projector as the `bench` vision row times it.
+    /// </summary>
+    private static int VisionQuick(string[] args)
+    {
+        int reps = 7, threads = Environment.ProcessorCount;
+        string shape = "llava-7b";
+        var dt = DType.BF16;
+        for (int i = 1; i < args.Length; i++)
+        {
+            if (args[i] == "--reps") reps = int.Parse(args[++i], CultureInfo.InvariantCulture);
+            else if (args[i] == "--threads") threads = int.Parse(args[++i], CultureInfo.InvariantCulture);
+            else if (args[i] == "--shape") shape = args[++i];
+            else if (args[i] == "--dtype") dt = DTypes.Parse(args[++i]) ?? throw new ArgumentException(args[i]);
+        }
+        Parallelism.MaxThreads = threads;
+        var cfg = ModelShapes.Get(shape);
+        var v = cfg.Vision;
+        Console.WriteLine($"{Simd.CpuModel()}; {threads} thread(s); {shape} vision layer: {v.NumPatches + 1} tokens, hidden {v.HiddenSize}, " +
+                          $"mlp {v.IntermediateSize}, {v.NumAttentionHeads} heads, {dt.Name()} weights; median of {reps}");
+        var stages = VisionProfile.Measure(v, dt, reps);
+        double total = stages.Where(s => !s.Alternative).Sum(s => s.Ms), gemm = stages.Where(s => s.Gflop > 0 && !s.Alternative).Sum(s => s.Ms);
+        foreach (var s in stages)
+            Console.WriteLine($"  {s.Name,-38} {s.Ms,8:F2} ms {(s.Alternative ? "" : $"{100 * s.Ms / total,5:F1}%"),6}" + (s.Gflop > 0 ? $" {s.Gflop / s.Ms * 1e3,7:F1} GFLOP/s" : ""));
+        Console.WriteLine($"  {"layer",-38} {total,8:F2} ms; products {gemm:F2} ms, everything else {total - gemm:F2} ms ({100 * (total - gemm) / total:F1}%)");
+        // The whole tower + projector as the `bench` vision row times it, against BF16 GEMMs timed between its repetitions.
+        using var tower = SyntheticVisionTower.Create(cfg, dt);
+        int n = v.NumPatches + 1, t = cfg.Text.HiddenSize;
+        var gemms = new (int M, int N, int K)[] { (n, v.HiddenSize, v.HiddenSize), (n, v.IntermediateSize, v.HiddenSize), (n, v.HiddenSize, v.IntermediateSize),
+            (n - 1, t, t), (576, 4096, 11008) };
+        var towerMs = new List<double>();
+        var best = new double[gemms.Length];
+        for (int r = 0; r < Math.Max(1, reps / 2); r++)
+        {
+            towerMs.Add(tower.MeasureTilesMs(1, 1));
+            for (int g = 0; g < gemms.Length; g++)
+                best[g] = Math.Max(best[g], GemmBenchmark.MeasureGemm(gemms[g].M, gemms[g].N, gemms[g].K, DType.BF16, reps: 2).Gflops);
+        }
+        towerMs.Sort();
+        double ms = towerMs[towerMs.Count / 2], gf = SyntheticVisionTower.Flops(cfg, 1) / (ms * 1e6);
+        Console.WriteLine($"tower + projector: {ms:F0} ms (median of {towerMs.Count}), {SyntheticVisionTower.Flops(cfg, 1) / 1e9:F1} GFLOP of products, {gf:F1} GFLOP/s");
+        for (int g = 0; g < gemms.Length; g++)
+            Console.WriteLine($"  BF16 GEMM {gemms[g].M}x{gemms[g].N}x{gemms[g].K}: {best[g],6:F1} GFLOP/s best; tower + projector at {gf / best[g]:F3} of it");
+        Console.WriteLine($"one head ({v.NumPatches + 1} x {v.HeadDim}) on one thread:");
+        foreach (var s in VisionProfile.MeasureHead(v.NumPatches + 1, v.HeadDim, reps * 4))
+            Console.WriteLine($"  {s.Name,-38} {s.Ms,8:F3} ms" + (s.Gflop > 0 ? $" {s.Gflop / s.Ms * 1e3,7:F1} GFLOP/s" : ""));
         return 0;
     }
 

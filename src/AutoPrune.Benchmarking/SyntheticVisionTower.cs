@@ -6,15 +6,17 @@ using AutoPrune.Tensors;
 namespace AutoPrune.Benchmarking;
 
 /// <summary>
-/// A random-weight CLIP vision tower of a shape's vision_config, for timing the vision side (LLaVA-NeXT runs it once per
-/// tile). As in <see cref="SyntheticDecoder"/>, one random encoder layer is shared by all layers: the tower is
-/// compute-bound, so timings match distinct weights.
+/// A random-weight CLIP vision tower and LLaVA projector of a shape's config, for timing the vision side as
+/// <c>EncodeImage</c> runs it (LLaVA-NeXT runs the tower once per tile, then the projector over all tiles). As in
+/// <see cref="SyntheticDecoder"/>, one random encoder layer is shared by all layers: the tower is compute-bound, so
+/// timings match distinct weights.
 /// </summary>
 public sealed class SyntheticVisionTower : IDisposable
 {
     private const string P = "vision_tower.vision_model.";
     public required LlavaConfig Config { get; init; }
     public required ClipVisionTower Tower { get; init; }
+    public required MultiModalProjector Projector { get; init; }
     private ModelWeights? _weights;
 
     public static SyntheticVisionTower Create(LlavaConfig config, DType dtype, int seed = 21)
@@ -51,28 +53,40 @@ public sealed class SyntheticVisionTower : IDisposable
                 foreach (var (name, w) in layer)
                     all.Add(new Weight($"{P}encoder.layers.{l}.{name}", w.DType, w.Shape, w.Data));
         }
+        int dt = config.Text.HiddenSize;
+        all.Add(SyntheticWeights.Create("multi_modal_projector.linear_1.weight", dtype, [dt, d], seed + 10, s, owners));
+        all.Add(F("multi_modal_projector.linear_1.bias", new float[dt], dt));
+        all.Add(SyntheticWeights.Create("multi_modal_projector.linear_2.weight", dtype, [dt, dt], seed + 11, 1f / MathF.Sqrt(dt), owners));
+        all.Add(F("multi_modal_projector.linear_2.bias", new float[dt], dt));
         var weights = new ModelWeights("random vision tower", all, owners);
-        return new SyntheticVisionTower { Config = config, Tower = new ClipVisionTower(config, weights), _weights = weights };
-    }
-
-    /// <summary>
-    /// FLOPs of one tile, counting a multiply-add as 2 (as GEMM GFLOP/s do): the patch embedding, and per layer used the
-    /// q/k/v/out and fc1/fc2 products plus the n² attention products (elementwise work not counted).
-    /// </summary>
-    public double FlopsPerTile
-    {
-        get
+        return new SyntheticVisionTower
         {
-            var v = Config.Vision;
-            double n = v.NumPatches + 1, d = v.HiddenSize, m = v.IntermediateSize;
-            double layer = 2 * n * (4 * d * d + 2 * d * m) + 4 * n * n * d;
-            return 2.0 * v.NumPatches * d * v.NumChannels * v.PatchSize * v.PatchSize + Config.VisionLayersUsed * layer;
-        }
+            Config = config, Tower = new ClipVisionTower(config, weights), Projector = new MultiModalProjector(config, weights), _weights = weights,
+        };
     }
 
     /// <summary>
-    /// Median milliseconds to run the tower over <paramref name="tiles"/> tiles of random pixels, the tiles run in
-    /// parallel as LLaVA-NeXT runs them (the first run warms up).
+    /// GEMM FLOPs of one image of <paramref name="tiles"/> tiles, counting a multiply-add as 2 (as GEMM GFLOP/s do): exactly
+    /// the products <c>EncodeImage</c> runs. Per tile: the patch embedding (patches x hidden x 3·patch²) and, per encoder
+    /// layer used, q/k/v/out_proj (4 x tokens x hidden²), fc1 and fc2 (2 x tokens x hidden x mlp) and attention's QKᵀ and
+    /// PV (2 x heads x tokens² x head_dim); then the projector over every tile's features (features x text hidden x
+    /// (vision hidden + text hidden)). Not counted: elementwise work and the last layer's [CLS] attention row. LLaVA-1.5-7B:
+    /// 0.69 + 23 x 15.88 + 24.16 = 390.2 GFLOP.
+    /// </summary>
+    public static double Flops(LlavaConfig config, int tiles)
+    {
+        var v = config.Vision;
+        double n = v.NumPatches + 1, d = v.HiddenSize, m = v.IntermediateSize;
+        double patch = 2.0 * v.NumPatches * d * v.NumChannels * v.PatchSize * v.PatchSize;
+        double layer = 2 * n * (4 * d * d + 2 * d * m) + 2 * 2 * n * n * d;
+        double features = (double)tiles * config.ImageSeqLength, dt = config.Text.HiddenSize;
+        double projector = 2 * features * dt * (d + dt);
+        return tiles * (patch + config.VisionLayersUsed * layer) + projector;
+    }
+
+    /// <summary>
+    /// Median milliseconds to run the tower over <paramref name="tiles"/> tiles of random pixels and the projector over
+    /// their features, as <c>EncodeImage</c> does (tiles in parallel, as LLaVA-NeXT runs them; the first run warms up).
     /// </summary>
     public double MeasureTilesMs(int tiles, int reps, int seed = 5)
     {
@@ -84,8 +98,16 @@ public sealed class SyntheticVisionTower : IDisposable
             pixels[t] = new float[v.NumChannels * v.ImageSize * v.ImageSize];
             for (int i = 0; i < pixels[t].Length; i++) pixels[t][i] = (float)(rng.NextDouble() * 4 - 2);
         }
-        void Once() => Parallelism.For(tiles, (Tower, pixels), static (ref readonly (ClipVisionTower tower, float[][] pixels) s, int t) =>
-            s.tower.Forward(s.pixels[t]));
+        var outs = new VisionOutput[tiles];
+        int tokens = Tower.FeatureTokens, dv = v.HiddenSize;
+        var features = new float[tiles * tokens * dv];
+        void Once()
+        {
+            Parallelism.For(tiles, (Tower, pixels, outs), static (ref readonly (ClipVisionTower tower, float[][] pixels, VisionOutput[] outs) s, int t) =>
+                s.outs[t] = s.tower.Forward(s.pixels[t]));
+            for (int t = 0; t < tiles; t++) outs[t].Features.CopyTo(features, t * tokens * dv);
+            Projector.Forward(features, tiles * tokens);
+        }
         Once();
         var times = new double[Math.Max(1, reps)];
         for (int r = 0; r < times.Length; r++)

@@ -176,11 +176,11 @@ public static class BenchCommand
                 // A quantized model's vision tower stays F16, as in llama.cpp's mmproj files (its patch rows are not whole blocks).
                 using var tower = SyntheticVisionTower.Create(cfg, dt.IsQuantized() ? DType.F16 : dt);
                 var full = prefillRows.FirstOrDefault(x => x.VisualTokens == n0);
-                double visionMs = tower.MeasureTilesMs(tiles, nReps), visionGflops = tiles * tower.FlopsPerTile / (visionMs * 1e6);
+                double flops = SyntheticVisionTower.Flops(cfg, tiles), visionMs = tower.MeasureTilesMs(tiles, nReps), visionGflops = flops / (visionMs * 1e6);
                 var vision = new VisionRow(tiles, R(visionMs), tc.NumHiddenLayers, full == null ? null : R(full.MsPerLayer * tc.NumHiddenLayers),
-                    R(visionGflops), bestBf16Gemm > 0 ? R(visionGflops / bestBf16Gemm, 3) : null);
+                    R(flops / 1e9, 2), R(visionGflops), bestBf16Gemm > 0 ? R(visionGflops / bestBf16Gemm, 3) : null);
                 result["vision"] = vision;
-                Line($"vision tower {vision.Tiles} tile(s) {vision.VisionMs} ms, {vision.Gflops} GFLOP/s" +
+                Line($"vision tower + projector {vision.Tiles} tile(s) {vision.VisionMs} ms, {vision.Gflops} GFLOP/s of {vision.GemmGflop} GFLOP of products" +
                      (vision.VsGemm is double vg ? $" ({vg} of the best BF16 GEMM row)" : "") + (vision.DecoderPrefillMs is double dp
                     ? $" | decoder prefill {n0}+{nText} tokens x {vision.DecoderLayers} layers {dp} ms (ms/layer x layers) | vision share {R(vision.VisionMs / (vision.VisionMs + dp) * 100, 1)}%"
                     : ""));
@@ -279,5 +279,5 @@ public static class BenchCommand
     private sealed record PolicyRow(string Policy, double? Budget, int Layers, double PrefillMsUnpruned, double PrefillMsPruned, double Speedup,
         double FlopRatio, double SpeedupVsFlopRatio, double MeanVisualTokens, double FlopsReductionPercent, int[] VisualTokensPerLayer);
     /// <summary>DecoderPrefillMs: the all-visual-tokens point's ms/layer times the shape's full depth (null without that point).</summary>
-    private sealed record VisionRow(int Tiles, double VisionMs, int DecoderLayers, double? DecoderPrefillMs, double Gflops, double? VsGemm);
+    private sealed record VisionRow(int Tiles, double VisionMs, int DecoderLayers, double? DecoderPrefillMs, double GemmGflop, double Gflops, double? VsGemm);
 }

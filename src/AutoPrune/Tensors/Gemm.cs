@@ -79,7 +79,10 @@ public static unsafe class Gemm
     /// <summary>The instruction set the packed GEMM (prefill) and the GEMV (decode) run with now.</summary>
     public static string Isa => Simd.Level >= SimdLevel.Avx2 ? Simd.Level.Name() : "scalar (portable)";
 
-    public static void Run(float* x, int m, Weight w, float* bias, float* y)
+    public static void Run(float* x, int m, Weight w, float* bias, float* y) => Run(x, m, w, bias, y, default);
+
+    /// <summary>Y = X·Wᵀ + bias, then the epilogue on Y (on each finished block of the packed path, while it is in cache).</summary>
+    internal static void Run(float* x, int m, Weight w, float* bias, float* y, in Epilogue ep)
     {
         int n = w.Rows, k = w.Cols;
         if (m == 0 || n == 0) return;
@@ -87,32 +90,37 @@ public static unsafe class Gemm
         {
             for (int i = 0; i < m; i++)
                 for (int j = 0; j < n; j++) y[(long)i * n + j] = bias != null ? bias[j] : 0f;
+            if (!ep.IsNone) ep.ApplyBlock(y, n, 0, m, 0, n);
             return;
         }
         // The level is read here, on the calling thread (a scope from Simd.Use applies to it), and handed to the workers.
         bool wide = Simd.Level == SimdLevel.Avx512;
-        if (m < SmallM) Gemv(x, m, w, bias, y, wide);
-        else Packed(x, m, w, bias, y, wide);
+        if (m < SmallM)
+        {
+            Gemv(x, m, w, bias, y, wide);
+            if (!ep.IsNone) ep.ApplyBlock(y, n, 0, m, 0, n);   // a few rows: not worth a pass per chunk
+        }
+        else Packed(x, m, w, bias, y, wide, ep);
     }
 
     // ---------------------------------------------------------------- packed GEMM
 
-    private static void Packed(float* x, int m, Weight w, float* bias, float* y, bool wide)
+    private static void Packed(float* x, int m, Weight w, float* bias, float* y, bool wide, in Epilogue ep)
     {
         int mPad = (m + MR - 1) / MR * MR;
         // Pack all of X once: block pb (K columns [pb*KC, ..)) holds mPad x kc in MR panels.
         var buf = RentA((long)mPad * w.Cols);
-        try { PackedWith((float*)buf.Ptr, x, m, w, bias, y, wide); }
+        try { PackedWith((float*)buf.Ptr, x, m, w, bias, y, wide, ep); }
         finally { ReturnA(buf); }
     }
 
-    private static void PackedWith(float* pa, float* x, int m, Weight w, float* bias, float* y, bool wide)
+    private static void PackedWith(float* pa, float* x, int m, Weight w, float* bias, float* y, bool wide, in Epilogue ep)
     {
         int n = w.Rows, k = w.Cols;
         int mPad = (m + MR - 1) / MR * MR;
         int kBlocks = (k + KC - 1) / KC;
         int threads = Math.Max(1, MaxThreads);
-        var job = new PackedJob { X = x, Pa = pa, M = m, MPad = mPad, W = w, Bias = bias, Y = y, Wide = wide };
+        var job = new PackedJob { X = x, Pa = pa, M = m, MPad = mPad, W = w, Bias = bias, Y = y, Wide = wide, Ep = ep };
         if (threads > 1 && kBlocks > 1 && (long)m * k >= 1 << 16)
             Parallelism.For(kBlocks, job, static (ref readonly PackedJob j, int pb) => PackABlock(j.X, j.M, j.W.Cols, j.MPad, pb, j.Pa));
         else
@@ -124,7 +132,9 @@ public static unsafe class Gemm
         int nChunks = (n + nc - 1) / nc;
         if (nChunks < 2 * threads)
         {
-            nc = Math.Max(NR, (n + 2 * threads - 1) / (2 * threads) + NR - 1) / NR * NR;
+            // Whole 32-column tile pairs on AVX-512: a 16-wide chunk would run on the 6x16 AVX2 tiles (attention's P·V, N = 64).
+            int unit = wide ? 2 * NR : NR;
+            nc = Math.Max(unit, (n + 2 * threads - 1) / (2 * threads) + unit - 1) / unit * unit;
             nChunks = (n + nc - 1) / nc;
         }
         int mPanels = mPad / MR;
@@ -135,7 +145,7 @@ public static unsafe class Gemm
 
         job.NChunks = nChunks; job.Nc = nc; job.PanelsPerGroup = panelsPerGroup;
         Parallelism.For(items, job, static (ref readonly PackedJob j, int it) =>
-            PackedItem(it, j.NChunks, j.Nc, j.PanelsPerGroup, j.M, j.MPad, j.W, j.Pa, j.Bias, j.Y, j.Wide));
+            PackedItem(it, j.NChunks, j.Nc, j.PanelsPerGroup, j.M, j.MPad, j.W, j.Pa, j.Bias, j.Y, j.Wide, j.Ep));
     }
 
     private struct PackedJob
@@ -144,6 +154,7 @@ public static unsafe class Gemm
         public int M, MPad, NChunks, Nc, PanelsPerGroup;
         public Weight W;
         public bool Wide;
+        public Epilogue Ep;
     }
 
     private static void PackABlock(float* x, int m, int k, int mPad, int pb, float* pa)
@@ -153,7 +164,7 @@ public static unsafe class Gemm
     }
 
     private static void PackedItem(int it, int nChunks, int nc, int panelsPerGroup, int m, int mPad,
-        Weight w, float* pa, float* bias, float* y, bool wide)
+        Weight w, float* pa, float* bias, float* y, bool wide, in Epilogue ep)
     {
         int n = w.Rows, k = w.Cols;
         int jc = it % nChunks, mg = it / nChunks;
@@ -169,7 +180,7 @@ public static unsafe class Gemm
         for (int k0 = 0; k0 < k; k0 += KC)
         {
             int kc = Math.Min(KC, k - k0);
-            bool load = k0 > 0;
+            bool load = k0 > 0, last = k0 + KC >= k;
             PackB(w, n0, ncPad, k0, kc, pb, wide);
             float* aBlock = pa + (long)mPad * k0;
             for (int ic = mStart; ic < mEnd; ic += MC)
@@ -199,6 +210,8 @@ public static unsafe class Gemm
                         jr += NR;
                     }
                 }
+                // This block of Y is final: run the epilogue while it is still in L2.
+                if (last && !ep.IsNone) ep.ApplyBlock(y, n, ic, Math.Min(icEnd, m), n0, ncb);
             }
         }
     }

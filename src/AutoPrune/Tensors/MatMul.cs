@@ -14,7 +14,24 @@ public static class MatMul
     /// (<see cref="Quant.QuantMatMul"/>); from there on (prefill) the same packed GEMM, which decodes W panel by
     /// panel into F32, so prefill multiplies exact weight values at the F32 kernel's rate.
     /// </summary>
-    public static void Linear(ReadOnlySpan<float> x, int m, Weight w, ReadOnlySpan<float> bias, Span<float> y)
+    public static void Linear(ReadOnlySpan<float> x, int m, Weight w, ReadOnlySpan<float> bias, Span<float> y) =>
+        Linear(x, m, w, bias, y, default(Epilogue));
+
+    /// <summary>Y = activation(X·Wᵀ + bias): the packed GEMM applies the activation to each block of Y as it finishes.</summary>
+    public static unsafe void Linear(ReadOnlySpan<float> x, int m, Weight w, ReadOnlySpan<float> bias, Span<float> y, Activation activation) =>
+        Linear(x, m, w, bias, y, new Epilogue(activation, null));
+
+    /// <summary>
+    /// residual += X·Wᵀ + bias (a transformer's residual connection), added block by block as the GEMM finishes them;
+    /// <paramref name="y"/> [M,N] is scratch that receives the product. Bitwise the same as Linear then an add.
+    /// </summary>
+    public static unsafe void LinearAddTo(ReadOnlySpan<float> x, int m, Weight w, ReadOnlySpan<float> bias, Span<float> y, Span<float> residual)
+    {
+        if (residual.Length < (long)m * w.Rows) throw new ArgumentException($"residual has {residual.Length} elements, need {m}x{w.Rows} for {w.Name}");
+        fixed (float* pr = residual) Linear(x, m, w, bias, y, new Epilogue(Activation.None, pr));
+    }
+
+    private static void Linear(ReadOnlySpan<float> x, int m, Weight w, ReadOnlySpan<float> bias, Span<float> y, in Epilogue ep)
     {
         int n = w.Rows, k = w.Cols;
         if (m < 0) throw new ArgumentOutOfRangeException(nameof(m));
@@ -24,6 +41,7 @@ public static class MatMul
         if (w.DType.IsQuantized() && m < Gemm.SmallM)
         {
             Quant.QuantMatMul.Linear(x, m, w, bias, y);
+            if (!ep.IsNone) ep.ApplyAll(y, m, n);
             return;
         }
         if (Simd.Level >= SimdLevel.Avx2)
@@ -31,11 +49,12 @@ public static class MatMul
             unsafe
             {
                 fixed (float* px = x, py = y, pb = bias)
-                    Gemm.Run(px, m, w, bias.IsEmpty ? null : pb, py);
+                    Gemm.Run(px, m, w, bias.IsEmpty ? null : pb, py, ep);
             }
             return;
         }
         LinearPortable(x, m, w, bias, y);
+        if (!ep.IsNone) ep.ApplyAll(y, m, n);
     }
 
     /// <summary>Portable path (no AVX2/FMA): widen 16 W rows at a time, dot with each X row.</summary>

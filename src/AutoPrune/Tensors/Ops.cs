@@ -200,6 +200,9 @@ public static unsafe class Ops
         else QuickGeluReference(x);
     }
 
+    /// <summary>The vector quick_gelu on the calling thread (a GEMM epilogue's block; AVX2 and up).</summary>
+    internal static void QuickGeluVector(Span<float> x) => MapSerial<QuickGeluMap>(x, default);
+
     public static void QuickGeluReference(Span<float> x)
     {
         for (int i = 0; i < x.Length; i++) x[i] = x[i] / (1f + MathF.Exp(-1.702f * x[i]));
@@ -211,6 +214,9 @@ public static unsafe class Ops
         if (Simd.Level >= SimdLevel.Avx2) Map<GeluMap>(x, default);
         else GeluReference(x);
     }
+
+    /// <summary>The vector GELU on the calling thread (a GEMM epilogue's block; AVX2 and up).</summary>
+    internal static void GeluVector(Span<float> x) => MapSerial<GeluMap>(x, default);
 
     public static void GeluReference(Span<float> x)
     {

@@ -42,6 +42,7 @@ public sealed class BenchCliTests
         Assert.Equal(80 + 60, r.GetProperty("prefill")[0].GetProperty("total_tokens").GetInt32());
         Assert.Equal(5, r.GetProperty("vision").GetProperty("tiles").GetInt32());
         Assert.True(r.GetProperty("vision").GetProperty("vision_ms").GetDouble() > 0);
+        Assert.True(r.GetProperty("vision").GetProperty("gemm_gflop").GetDouble() > 0);
         var ps = r.GetProperty("policies");
         Assert.Equal(2, ps.GetArrayLength());
         Assert.Equal(ps[0].GetProperty("prefill_ms_unpruned").GetDouble(), ps[1].GetProperty("prefill_ms_unpruned").GetDouble());

@@ -99,6 +99,7 @@ internal sealed class ClipEncoderLayer
     private readonly ClipVisionConfig _c;
     private readonly float[] _ln1W, _ln1B, _ln2W, _ln2B, _qB, _kB, _vB, _oB, _fc1B, _fc2B;
     private readonly Weight _q, _k, _v, _o, _fc1, _fc2;
+    private readonly Activation _act;
 
     internal sealed class Scratch(int n, ClipVisionConfig c)
     {
@@ -113,6 +114,7 @@ internal sealed class ClipEncoderLayer
     public ClipEncoderLayer(ClipVisionConfig c, ModelWeights w, string p)
     {
         _c = c;
+        _act = c.HiddenAct == "quick_gelu" ? Activation.QuickGelu : Activation.Gelu;
         int d = c.HiddenSize, m = c.IntermediateSize;
         _ln1W = w.Get(p + "layer_norm1.weight", d).ToFloat32(); _ln1B = w.Get(p + "layer_norm1.bias", d).ToFloat32();
         _ln2W = w.Get(p + "layer_norm2.weight", d).ToFloat32(); _ln2B = w.Get(p + "layer_norm2.bias", d).ToFloat32();
@@ -133,13 +135,11 @@ internal sealed class ClipEncoderLayer
         MatMul.Linear(s.X, n, _k, _kB, s.K);
         MatMul.Linear(s.X, n, _v, _vB, s.V);
         Attention.Forward(s.Q, n, s.K, s.V, n, heads, heads, _c.HeadDim, causal: false, s.A);
-        MatMul.Linear(s.A, n, _o, _oB, s.X);
-        System.Numerics.Tensors.TensorPrimitives.Add(h, s.X, h);
+        // The residual adds and the activation run inside the GEMMs, on each block of output as it is finished.
+        MatMul.LinearAddTo(s.A, n, _o, _oB, s.X, h);
 
         Ops.LayerNorm(h, _ln2W, _ln2B, _c.LayerNormEps, s.X, n);
-        MatMul.Linear(s.X, n, _fc1, _fc1B, s.M);
-        if (_c.HiddenAct == "quick_gelu") Ops.QuickGelu(s.M); else Ops.Gelu(s.M);
-        MatMul.Linear(s.M, n, _fc2, _fc2B, s.X);
-        System.Numerics.Tensors.TensorPrimitives.Add(h, s.X, h);
+        MatMul.Linear(s.X, n, _fc1, _fc1B, s.M, _act);
+        MatMul.LinearAddTo(s.M, n, _fc2, _fc2B, s.X, h);
     }
 }

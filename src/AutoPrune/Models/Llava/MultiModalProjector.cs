@@ -26,8 +26,7 @@ public sealed class MultiModalProjector
     public float[] Forward(float[] x, int n)
     {
         var mid = new float[n * _l1.Rows];
-        MatMul.Linear(x, n, _l1, _b1, mid);
-        Ops.Gelu(mid);
+        MatMul.Linear(x, n, _l1, _b1, mid, Activation.Gelu);
         var y = new float[n * _l2.Rows];
         MatMul.Linear(mid, n, _l2, _b2, y);
         return y;
