@@ -87,7 +87,7 @@ public static class InterleavedBenchmark
                 long t0 = Stopwatch.GetTimestamp();
                 for (int n0 = 0; n0 < n; n0 += Tensors.Gemm.NC)
                     for (int k0 = 0; k0 < k; k0 += Tensors.Gemm.KC)
-                        GemmKernel.PackB(w, n0, Math.Min(Tensors.Gemm.NC, n - n0), k0, Math.Min(Tensors.Gemm.KC, k - k0), buf, wide: true);
+                        GemmKernel.PackB(w, n0, (Math.Min(Tensors.Gemm.NC, n - n0) + GemmKernel.NR - 1) / GemmKernel.NR * GemmKernel.NR, k0, Math.Min(Tensors.Gemm.KC, k - k0), buf, wide: true);
                 double s = Stopwatch.GetElapsedTime(t0).TotalSeconds;
                 Tensors.Quant.QuantPanel.TwoStep = saved;
                 return s * 1e9 / ((double)n * k);
