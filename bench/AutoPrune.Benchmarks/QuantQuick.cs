@@ -14,7 +14,7 @@ public static class QuantQuick
     public static int Run(string[] args)
     {
         int reps = 10, threads = Environment.ProcessorCount, m = 576, copies = 1, nPanel = 4096;
-        int[]? panels = null;
+        int[]? panels = null, crossover = null;
         string? simd = null;
         for (int i = 1; i < args.Length; i++)
         {
@@ -25,7 +25,9 @@ public static class QuantQuick
             else if (args[i] == "--copies") copies = int.Parse(args[++i], CultureInfo.InvariantCulture);
             else if (args[i] == "--panels") panels = args[++i].Split(',').Select(v => int.Parse(v, CultureInfo.InvariantCulture)).ToArray();
             else if (args[i] == "--n") nPanel = int.Parse(args[++i], CultureInfo.InvariantCulture);
+            else if (args[i] == "--crossover") crossover = args[++i].Split(',').Select(v => int.Parse(v, CultureInfo.InvariantCulture)).ToArray();
         }
+        if (crossover != null) return Crossover(crossover, nPanel, reps, threads);
         if (panels != null) return Panels(panels, nPanel, reps, threads);
         var levels = simd == "all" ? Simd.Supported.Where(l => l >= SimdLevel.Avx2).ToArray()
             : [simd == null ? Simd.Level : Enum.Parse<SimdLevel>(simd, ignoreCase: true)];
@@ -61,19 +63,36 @@ public static class QuantQuick
         return 0;
     }
 
+    /// <summary>`--crossover M,M,..`: int8 block kernels vs the packed GEMM on decoded panels at each M (where Gemm.SmallM should sit).</summary>
+    private static int Crossover(int[] ms, int n, int reps, int threads)
+    {
+        Parallelism.MaxThreads = threads;
+        Console.WriteLine($"{Simd.CpuModel()}; {threads} thread(s), {reps} reps interleaved; M x {n} x 4096; load average {LoadAverage()}");
+        foreach (var t in new[] { DType.Q4_K, DType.Q6_K, DType.Q8_0 })
+            foreach (int m in ms)
+            {
+                var (i8, packed) = InterleavedBenchmark.QuantCrossover(m, n, 4096, t, reps);
+                Console.WriteLine($"M {m,4} {t.Name(),-5} int8 kernels {i8,6:F1} GFLOP/s, packed decoded panels {packed,6:F1} ({packed / i8:F2}x)");
+            }
+        Console.WriteLine($"load average {LoadAverage()}");
+        return 0;
+    }
+
     private static void PanelRows(int[] ms, int n, int reps)
     {
         foreach (var t in new[] { DType.Q4_K, DType.Q6_K, DType.Q8_0 })
         {
-            var (direct, twoStep, bf16) = InterleavedBenchmark.PanelPacking(n, 4096, t, reps);
-            Console.WriteLine($"packing W {n}x4096 {t.Name(),-5} one thread: directly {direct,5:F3} ns/weight, two steps {twoStep,5:F3} ({twoStep / direct:F2}x as long); BF16 {bf16,5:F3}");
+            var (direct, twoStep, bf16, bf16Previous) = InterleavedBenchmark.PanelPacking(n, 4096, t, reps);
+            Console.WriteLine($"packing W {n}x4096 {t.Name(),-5} one thread: directly {direct,5:F3} ns/weight, two steps {twoStep,5:F3} ({twoStep / direct:F2}x as long); " +
+                              $"BF16 {bf16,5:F3}, AVX2 packer {bf16Previous,5:F3} ({bf16Previous / bf16:F2}x as long)");
         }
         foreach (int m in ms)
             foreach (var t in new[] { DType.Q4_K, DType.Q6_K, DType.Q8_0 })
             {
-                var (direct, twoStep, bf16) = InterleavedBenchmark.QuantPanels(m, n, 4096, t, reps);
+                var (direct, twoStep, bf16, bf16Previous) = InterleavedBenchmark.QuantPanels(m, n, 4096, t, reps);
                 Console.WriteLine($"GEMM {m}x{n}x4096 {t.Name(),-5} panels decoded into the packed layout {direct,6:F1} GFLOP/s, " +
-                                  $"via F32 rows + packer {twoStep,6:F1} ({direct / twoStep:F2}x); BF16 {bf16,6:F1} ({direct / bf16:F2}x BF16)");
+                                  $"via F32 rows + packer {twoStep,6:F1} ({direct / twoStep:F2}x); BF16 {bf16,6:F1} ({direct / bf16:F2}x BF16), " +
+                                  $"BF16 with the AVX2 packer {bf16Previous,6:F1} ({bf16 / bf16Previous:F2}x)");
             }
     }
 

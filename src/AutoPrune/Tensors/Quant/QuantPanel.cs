@@ -17,12 +17,6 @@ internal static unsafe class QuantPanel
     [ThreadStatic] private static Weight? t_rows;   // NR x KC F32 rows over a per-thread native buffer
 
     /// <summary>
-    /// Benchmarks only: decode through the F32 row buffer and <see cref="GemmKernel.PackB(Weight, int, int, int, int, float*, bool)"/>
-    /// at AVX-512 too, to time that two-step path against <see cref="QuantPanel512"/> in one process.
-    /// </summary>
-    internal static bool TwoStep { get; set; }
-
-    /// <summary>
     /// <see cref="GemmKernel.PackB(Weight, int, int, int, int, float*, bool)"/> for block types. Column range [k0, k0+kc)
     /// must be whole blocks (KC is a multiple of 256 and rows are whole blocks, so every K block is). With
     /// <paramref name="wide"/> (AVX-512), Q8_0/Q4_K/Q6_K decode straight into the packed layout.
@@ -33,7 +27,7 @@ internal static unsafe class QuantPanel
         int be = t.BlockElements(), bb = t.BlockBytes(), n = w.Rows;
         if (k0 % be != 0 || kc % be != 0 || kc > KC)
             throw new ArgumentException($"{w.Name}: K block [{k0}, {k0 + kc}) is not whole {t.Name()} blocks");
-        if (wide && !TwoStep && QuantPanel512.Handles(t))
+        if (wide && !GemmKernel.PreviousPackers && QuantPanel512.Handles(t))
         {
             QuantPanel512.PackB(w, n0, nc, k0, kc, dst);
             return;

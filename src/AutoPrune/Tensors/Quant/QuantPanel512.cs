@@ -8,8 +8,8 @@ namespace AutoPrune.Tensors.Quant;
 /// AVX-512 <see cref="QuantPanel.PackB"/> for Q8_0, Q4_K and Q6_K: decodes 16 W rows straight into the packed B
 /// layout (one 16-lane vector per k, lane = W row), with no F32 row buffer and no second transposing copy. Each row's
 /// integer codes are first unpacked to one byte per value (64 values per instruction), then 16 rows x 32 bytes are
-/// transposed as 16 x 8 dwords, so a vector holds 4 consecutive k of all 16 rows; a shift (and mask) isolates one k,
-/// and per-row scales are per-lane vectors. Every value is the same float operations as <see cref="Dequantize"/>
+/// transposed as 16 x 8 dwords (<see cref="PanelTranspose512"/>), so a vector holds 4 consecutive k of all 16 rows; a
+/// shift (and mask) isolates one k, and per-row scales are per-lane vectors. Every value is the same float operations as <see cref="Dequantize"/>
 /// (convert, multiply, subtract; no FMA), so the panels are bitwise the reference decoding.
 /// </summary>
 internal static unsafe class QuantPanel512
@@ -63,9 +63,9 @@ internal static unsafe class QuantPanel512
             float* panel = dst + (long)q * kc;
             switch (t)
             {
-                case DType.Q8_0: Emit(codes, kc, scale, min, panel, signed: true, withMin: false, groupShift: 5); break;
-                case DType.Q4_K: Emit(codes, kc, scale, min, panel, signed: false, withMin: true, groupShift: 5); break;
-                default: Emit(codes, kc, scale, min, panel, signed: true, withMin: false, groupShift: 4); break;
+                case DType.Q8_0: Emit<Q8_0Codes>(codes, kc, scale, min, panel); break;
+                case DType.Q4_K: Emit<Q4_KCodes>(codes, kc, scale, min, panel); break;
+                default: Emit<Q6_KCodes>(codes, kc, scale, min, panel); break;
             }
         }
     }
@@ -125,74 +125,57 @@ internal static unsafe class QuantPanel512
 
     // ---------------------------------------------------------------- 16 rows of bytes → packed F32 panel
 
-    /// <summary>
-    /// panel[p·16 + r] = value p of row r: (float)code · scale[group] (− min[group]), groups of 1 &lt;&lt; groupShift values.
-    /// 32 values at a time: 16 rows (KC bytes apart) x 32 bytes transposed as 16 x 8 dwords, so vector j lane r holds
-    /// codes 4j..4j+3 of row r. Rows i and i+4 share a register (i+8 and i+12 the other one) so that the last 128-bit
-    /// shuffle leaves the lanes in row order. Written out in full (no helper with out parameters) so the JIT keeps
-    /// every vector in a register.
-    /// </summary>
+    /// <summary>panel[p·16 + r] = value p of row r, 32 values at a time through <see cref="PanelTranspose512"/>.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static void Emit(byte* codes, int kc, float* scale, float* min, float* panel, bool signed, bool withMin, int groupShift)
+    private static void Emit<TFormat>(byte* codes, int kc, float* scale, float* min, float* panel) where TFormat : struct
     {
-        for (int p0 = 0; p0 < kc; p0 += 32)
-        {
-            byte* rows = codes + p0;
-            var z0 = Pair(rows, 0, 4); var z1 = Pair(rows, 1, 5); var z2 = Pair(rows, 2, 6); var z3 = Pair(rows, 3, 7);
-            var z4 = Pair(rows, 8, 12); var z5 = Pair(rows, 9, 13); var z6 = Pair(rows, 10, 14); var z7 = Pair(rows, 11, 15);
-            // Per 128-bit lane: a 4x4 dword transpose of rows (0,1,2,3) [lanes 0-1] and (4,5,6,7) [lanes 2-3].
-            var t0 = Avx512F.UnpackLow(z0, z1).AsInt64(); var t1 = Avx512F.UnpackHigh(z0, z1).AsInt64();
-            var t2 = Avx512F.UnpackLow(z2, z3).AsInt64(); var t3 = Avx512F.UnpackHigh(z2, z3).AsInt64();
-            var t4 = Avx512F.UnpackLow(z4, z5).AsInt64(); var t5 = Avx512F.UnpackHigh(z4, z5).AsInt64();
-            var t6 = Avx512F.UnpackLow(z6, z7).AsInt64(); var t7 = Avx512F.UnpackHigh(z6, z7).AsInt64();
-            var u0 = Avx512F.UnpackLow(t0, t2).AsInt32(); var u1 = Avx512F.UnpackHigh(t0, t2).AsInt32();
-            var u2 = Avx512F.UnpackLow(t1, t3).AsInt32(); var u3 = Avx512F.UnpackHigh(t1, t3).AsInt32();
-            var u4 = Avx512F.UnpackLow(t4, t6).AsInt32(); var u5 = Avx512F.UnpackHigh(t4, t6).AsInt32();
-            var u6 = Avx512F.UnpackLow(t5, t7).AsInt32(); var u7 = Avx512F.UnpackHigh(t5, t7).AsInt32();
-            // u_j lanes: rows 0-3 dword j, rows 0-3 dword j+4, rows 4-7 dword j, rows 4-7 dword j+4 (u4.. rows 8-15).
-            Four(Avx512F.Shuffle4x128(u0, u4, 0x88), p0, scale, min, panel, signed, withMin, groupShift);
-            Four(Avx512F.Shuffle4x128(u1, u5, 0x88), p0 + 4, scale, min, panel, signed, withMin, groupShift);
-            Four(Avx512F.Shuffle4x128(u2, u6, 0x88), p0 + 8, scale, min, panel, signed, withMin, groupShift);
-            Four(Avx512F.Shuffle4x128(u3, u7, 0x88), p0 + 12, scale, min, panel, signed, withMin, groupShift);
-            Four(Avx512F.Shuffle4x128(u0, u4, 0xDD), p0 + 16, scale, min, panel, signed, withMin, groupShift);
-            Four(Avx512F.Shuffle4x128(u1, u5, 0xDD), p0 + 20, scale, min, panel, signed, withMin, groupShift);
-            Four(Avx512F.Shuffle4x128(u2, u6, 0xDD), p0 + 24, scale, min, panel, signed, withMin, groupShift);
-            Four(Avx512F.Shuffle4x128(u3, u7, 0xDD), p0 + 28, scale, min, panel, signed, withMin, groupShift);
-        }
+        var sink = new CodeColumns<TFormat> { Scale = scale, Min = min, Panel = panel };
+        for (sink.P0 = 0; sink.P0 < kc; sink.P0 += 32) PanelTranspose512.Run(codes + sink.P0, KC, ref sink);
     }
 
-    /// <summary>Rows a and b (32 bytes each) in the low and high halves of one register.</summary>
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static Vector512<int> Pair(byte* rows, int a, int b) =>
-        Avx512F.InsertVector256(Vector256.Load((int*)(rows + a * KC)).ToVector512Unsafe(), Vector256.Load((int*)(rows + b * KC)), 1);
+    private struct Q8_0Codes;   // signed bytes, a scale per 32 values
+    private struct Q4_KCodes;   // unsigned nibbles, a scale and a min per 32 values
+    private struct Q6_KCodes;   // signed bytes, a scale per 16 values
 
-    /// <summary>Lane r of <paramref name="v"/> holds codes p..p+3 of row r: writes the four packed k steps.</summary>
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static void Four(Vector512<int> v, int p, float* scale, float* min, float* panel, bool signed, bool withMin, int groupShift)
+    /// <summary>
+    /// Lane r of a column holds codes P0+4j..P0+4j+3 of row r: each becomes (float)code · scale (− min), the
+    /// reference's operations and roundings (no FMA).
+    /// </summary>
+    private struct CodeColumns<TFormat> : IDwordColumns where TFormat : struct
     {
-        var s = Vector512.Load(scale + (p >> groupShift) * NR);
-        var m = withMin ? Vector512.Load(min + (p >> groupShift) * NR) : default;
-        Vector512<int> c0, c1, c2, c3;
-        if (signed)
+        public float* Scale, Min, Panel;
+        public int P0;
+
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public void Put(Vector512<int> v, int j)
         {
-            c0 = Avx512F.ShiftRightArithmetic(Avx512F.ShiftLeftLogical(v, 24), 24);
-            c1 = Avx512F.ShiftRightArithmetic(Avx512F.ShiftLeftLogical(v, 16), 24);
-            c2 = Avx512F.ShiftRightArithmetic(Avx512F.ShiftLeftLogical(v, 8), 24);
-            c3 = Avx512F.ShiftRightArithmetic(v, 24);
+            int p = P0 + 4 * j;
+            int group = typeof(TFormat) == typeof(Q6_KCodes) ? p >> 4 : p >> 5;
+            bool withMin = typeof(TFormat) == typeof(Q4_KCodes);
+            var s = Vector512.Load(Scale + group * NR);
+            var m = withMin ? Vector512.Load(Min + group * NR) : default;
+            Vector512<int> c0, c1, c2, c3;
+            if (typeof(TFormat) == typeof(Q4_KCodes))
+            {
+                var ff = Vector512.Create(0xFF);
+                c0 = v & ff;
+                c1 = Avx512F.ShiftRightLogical(v, 8) & ff;
+                c2 = Avx512F.ShiftRightLogical(v, 16) & ff;
+                c3 = Avx512F.ShiftRightLogical(v, 24);
+            }
+            else
+            {
+                c0 = Avx512F.ShiftRightArithmetic(Avx512F.ShiftLeftLogical(v, 24), 24);
+                c1 = Avx512F.ShiftRightArithmetic(Avx512F.ShiftLeftLogical(v, 16), 24);
+                c2 = Avx512F.ShiftRightArithmetic(Avx512F.ShiftLeftLogical(v, 8), 24);
+                c3 = Avx512F.ShiftRightArithmetic(v, 24);
+            }
+            float* o = Panel + p * NR;
+            Value(c0, s, m, o, withMin);
+            Value(c1, s, m, o + NR, withMin);
+            Value(c2, s, m, o + 2 * NR, withMin);
+            Value(c3, s, m, o + 3 * NR, withMin);
         }
-        else
-        {
-            var ff = Vector512.Create(0xFF);
-            c0 = v & ff;
-            c1 = Avx512F.ShiftRightLogical(v, 8) & ff;
-            c2 = Avx512F.ShiftRightLogical(v, 16) & ff;
-            c3 = Avx512F.ShiftRightLogical(v, 24);
-        }
-        float* o = panel + p * NR;
-        Value(c0, s, m, o, withMin);
-        Value(c1, s, m, o + NR, withMin);
-        Value(c2, s, m, o + 2 * NR, withMin);
-        Value(c3, s, m, o + 3 * NR, withMin);
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
