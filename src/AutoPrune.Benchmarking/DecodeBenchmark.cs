@@ -6,12 +6,13 @@ namespace AutoPrune.Benchmarking;
 
 /// <summary>
 /// Where a decode step's time goes: the whole step, the same step's GEMVs alone (every linear layer and lm_head
-/// at M = 1, same weights, same order), and its attention alone (one query against every layer's cache). The rest
-/// is norms, RoPE, activations, residual adds and hand-offs. <see cref="ReadGBps"/> is a plain parallel read of as
-/// many bytes as one decoder layer's weights, timed once per step between the others (all medians), so the GEMV rate
-/// has its ceiling beside it under the same machine load.
+/// at M = 1, same weights, same order), and its attention alone (one query against every layer's cache, of the
+/// step's KV cache type). The rest is norms, RoPE, activations, residual adds, the cache writes and hand-offs.
+/// <see cref="ReadGBps"/> is a plain parallel read of as many bytes as one decoder layer's weights, timed once per
+/// step between the others (all medians), so the GEMV rate has its ceiling beside it under the same machine load.
 /// </summary>
-public sealed record DecodeBreakdown(double TokenMs, double GemvMs, double AttentionMs, double WeightBytes, double KvBytes, double ReadGBps)
+public sealed record DecodeBreakdown(KvCacheType KvCache, double TokenMs, double GemvMs, double AttentionMs, double WeightBytes, double KvBytes,
+    double ReadGBps)
 {
     public double OtherMs => Math.Max(0, TokenMs - GemvMs - AttentionMs);
     public double GemvGBps => WeightBytes / (GemvMs * 1e6);
@@ -23,15 +24,28 @@ public sealed record DecodeBreakdown(double TokenMs, double GemvMs, double Atten
 public static class DecodeBenchmark
 {
     /// <summary>
-    /// Prefills visual + text tokens, then per step times one decode, the GEMVs alone and the attention alone,
-    /// interleaved so all three see the same machine load; medians over <paramref name="steps"/> (one warm-up step).
+    /// Prefills visual + text tokens once per KV cache type, then per step times, for each type in turn, one decode
+    /// and the attention alone, plus the GEMVs alone once, interleaved so all see the same machine load; medians over
+    /// <paramref name="steps"/> (one warm-up step). One breakdown per type, in the order given, sharing the GEMV time.
     /// </summary>
-    public static DecodeBreakdown Measure(SyntheticDecoder sd, int visualTokens, int textTokens, int steps, int imageTokenId)
+    public static IReadOnlyList<DecodeBreakdown> Measure(SyntheticDecoder sd, int visualTokens, int textTokens, int steps, int imageTokenId,
+        IReadOnlyList<KvCacheType> kvCacheTypes)
     {
+        if (kvCacheTypes.Count == 0) throw new ArgumentException("no KV cache type to time", nameof(kvCacheTypes));
         var c = sd.Config;
         var prompt = sd.Prompt(textTokens, imageTokenId);
-        var run = new InferenceRun(sd.LanguageModel, prompt, [sd.Image(visualTokens)], null, steps + 2);
-        run.Prefill();
+        var runs = new InferenceRun[kvCacheTypes.Count];
+        var saved = sd.LanguageModel.KvCacheType;
+        try
+        {
+            for (int i = 0; i < runs.Length; i++)
+            {
+                sd.LanguageModel.KvCacheType = kvCacheTypes[i];
+                runs[i] = new InferenceRun(sd.LanguageModel, prompt, [sd.Image(visualTokens)], null, steps + 2);
+                runs[i].Prefill();
+            }
+        }
+        finally { sd.LanguageModel.KvCacheType = saved; }
 
         var linears = sd.DecodeLinears;
         int maxRows = 0, maxCols = 0;
@@ -56,37 +70,58 @@ public static class DecodeBenchmark
         {
             foreach (var w in linears) MatMul.Linear(x.AsSpan(0, w.Cols), 1, w, default, y.AsSpan(0, w.Rows));
         }
-        void Attend()
+        void Attend(InferenceRun run)
         {
-            foreach (var lc in run.Cache.Layers)
-                Attention.Forward(q, 1, lc.K, lc.V, lc.Length, c.NumAttentionHeads, c.NumKeyValueHeads, c.HeadDim, causal: true, o);
+            foreach (var lc in run.Cache.Layers) lc.Attend(q, 1, c.NumAttentionHeads, c.HeadDim, o);
         }
 
         using var reader = new GemmBenchmark.ReadTest((long)layerBytes);
-        var token = new double[steps];
+        int types = runs.Length;
+        var token = new double[types, steps];
+        var attn = new double[types, steps];
         var gemv = new double[steps];
-        var attn = new double[steps];
         var read = new double[steps];
-        run.Decode(prompt.Ids[1]);
+        foreach (var run in runs)
+        {
+            run.Decode(prompt.Ids[1]);
+            Attend(run);
+        }
         Gemvs();
-        Attend();
         reader.Once();
         for (int s = 0; s < steps; s++)
         {
-            long t0 = Stopwatch.GetTimestamp();
-            run.Decode(prompt.Ids[1 + s % 4]);
-            token[s] = Stopwatch.GetElapsedTime(t0).TotalMilliseconds;
-            t0 = Stopwatch.GetTimestamp();
+            for (int i = 0; i < types; i++)
+            {
+                long t0 = Stopwatch.GetTimestamp();
+                runs[i].Decode(prompt.Ids[1 + s % 4]);
+                token[i, s] = Stopwatch.GetElapsedTime(t0).TotalMilliseconds;
+            }
+            long g0 = Stopwatch.GetTimestamp();
             Gemvs();
-            gemv[s] = Stopwatch.GetElapsedTime(t0).TotalMilliseconds;
-            t0 = Stopwatch.GetTimestamp();
-            Attend();
-            attn[s] = Stopwatch.GetElapsedTime(t0).TotalMilliseconds;
+            gemv[s] = Stopwatch.GetElapsedTime(g0).TotalMilliseconds;
+            for (int i = 0; i < types; i++)
+            {
+                long t0 = Stopwatch.GetTimestamp();
+                Attend(runs[i]);
+                attn[i, s] = Stopwatch.GetElapsedTime(t0).TotalMilliseconds;
+            }
             read[s] = reader.Bytes / reader.Once() / 1e9;
         }
-        double kvBytes = 0;
-        foreach (var lc in run.Cache.Layers) kvBytes += 2.0 * lc.Length * lc.KvDim * sizeof(float);
-        return new DecodeBreakdown(ModelBenchmark.Median(token), ModelBenchmark.Median(gemv), ModelBenchmark.Median(attn), weightBytes, kvBytes,
-            ModelBenchmark.Median(read));
+        var result = new DecodeBreakdown[types];
+        for (int i = 0; i < types; i++)
+        {
+            double kvBytes = 0;
+            foreach (var lc in runs[i].Cache.Layers) kvBytes += 2.0 * lc.Length * lc.KvDim * lc.ElementBytes;
+            result[i] = new DecodeBreakdown(kvCacheTypes[i], ModelBenchmark.Median(Row(token, i)), ModelBenchmark.Median(gemv),
+                ModelBenchmark.Median(Row(attn, i)), weightBytes, kvBytes, ModelBenchmark.Median(read));
+        }
+        return result;
+    }
+
+    private static double[] Row(double[,] a, int i)
+    {
+        var r = new double[a.GetLength(1)];
+        for (int j = 0; j < r.Length; j++) r[j] = a[i, j];
+        return r;
     }
 }

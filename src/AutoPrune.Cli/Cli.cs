@@ -210,14 +210,34 @@ public static class Cli
         HelpName = "TYPE",
     }.AcceptOnlyFromAmong("q8_0", "q4_k");
 
-    /// <summary>Loads the model the --model/--weights/--mmproj/--quantize options name.</summary>
-    /// <summary>A LLaVA-1.5 or LLaVA-NeXT model, as the folder's config.json (or a GGUF path) says.</summary>
+    public static Option<string> KvCacheOption() => new Option<string>("--kv-cache")
+    {
+        Description = "number format of the KV cache: f32 (default, exact) or bf16 (half the cache memory and decode attention reads; " +
+                      "keys and values rounded to bfloat16 as they are stored, so answers can differ slightly from f32)",
+        DefaultValueFactory = _ => "f32", HelpName = "TYPE",
+    }.AcceptOnlyFromAmong("f32", "bf16");
+
+    /// <summary>"f32" or "bf16" as a KV cache type; null for anything else.</summary>
+    public static Models.KvCacheType? ParseKvCache(string text) => text switch
+    {
+        "f32" => Models.KvCacheType.F32,
+        "bf16" => Models.KvCacheType.BF16,
+        _ => null,
+    };
+
+    public static string KvCacheName(Models.KvCacheType t) => t == Models.KvCacheType.BF16 ? "bf16" : "f32";
+
+    /// <summary>
+    /// A LLaVA-1.5 or LLaVA-NeXT model, as the folder's config.json (or a GGUF path) says, loaded as the
+    /// --model/--weights/--mmproj/--quantize options name, its runs using the --kv-cache type.
+    /// </summary>
     public static Models.IVisionLanguageModel LoadModel(ParseResult r, Option<string?> model, Option<string?> weights, Option<string?> mmproj,
-        Option<string?> quantize, bool padToSquare = false, Option<bool>? checkWeights = null)
+        Option<string?> quantize, bool padToSquare = false, Option<bool>? checkWeights = null, Option<string>? kvCache = null)
     {
         var q = r.GetValue(quantize);
         var m = Models.VisionLanguageModel.Load(ModelDir(r.GetValue(model)), r.GetValue(weights), padToSquare, r.GetValue(mmproj),
             q == null ? null : Tensors.Quant.WeightQuantizer.Parse(q));
+        if (kvCache != null) m.LanguageModel.KvCacheType = ParseKvCache(r.GetValue(kvCache)!) ?? Models.KvCacheType.F32;
         if (checkWeights is not null && r.GetValue(checkWeights) && m.Weights.FindNonFinite() is { } bad)
         {
             m.Dispose();

@@ -16,6 +16,7 @@ public static class AskCommand
         var weights = Cli.WeightsOption();
         var mmproj = Cli.MmprojOption();
         var quantize = Cli.QuantizeOption();
+        var kvCache = Cli.KvCacheOption();
         var maxNew = Cli.MaxNewTokensOption();
         var sampling = new SamplingOptionsCli();
         var pad = Cli.PadToSquareOption();
@@ -29,7 +30,7 @@ public static class AskCommand
         var trace = new Option<bool>("--trace") { Description = "print visual tokens per layer, MI, FLOPs and timings" };
         var pruning = new PolicyOptionsCli();
 
-        var cmd = new Command("ask", "Answer a question about an image") { question, image, model, weights, mmproj, quantize, maxNew, pad, maxPixels, checkWeights, fit, json, trace };
+        var cmd = new Command("ask", "Answer a question about an image") { question, image, model, weights, mmproj, quantize, kvCache, maxNew, pad, maxPixels, checkWeights, fit, json, trace };
         sampling.AddTo(cmd);
         pruning.AddTo(cmd);
         cmd.SetAction(r =>
@@ -39,7 +40,7 @@ public static class AskCommand
             var pol = pruning.Create(r);
             Cli.ApplyImageLimit(r, maxPixels);
             var sw = Stopwatch.StartNew();
-            using var m = Cli.LoadModel(r, model, weights, mmproj, quantize, r.GetValue(pad), checkWeights);
+            using var m = Cli.LoadModel(r, model, weights, mmproj, quantize, r.GetValue(pad), checkWeights, kvCache);
             double loadMs = sw.Elapsed.TotalMilliseconds;
             var prompt = m.Tokenize(q);              // the question is checked before the image work
             sw.Restart();

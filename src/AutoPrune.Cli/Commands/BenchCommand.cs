@@ -30,12 +30,18 @@ public static class BenchCommand
         var budgets = new Option<string?>("--budgets") { Description = "time --policy at each of these budgets against one shared unpruned prefill (instead of --budget)", HelpName = "T,T,..." };
         var policyOnly = new Option<bool>("--policy-only") { Description = "time only --policy against unpruned: no GEMM, per-layer prefill, decode or vision timings (for full-depth runs)" };
         var blas = new Option<bool>("--compare-blas") { Description = "also time OpenBLAS sgemm (libopenblas0, loaded only if installed) on the same GEMM shapes (not with --no-gemm)" };
+        var kvCache = new Option<string>("--kv-cache")
+        {
+            Description = "KV cache type(s) of the decode timing: f32 (default, exact), bf16, or f32,bf16 for both, timed interleaved in one run " +
+                          "(one decode row each; the first is the JSON's \"decode\", all are in \"decode_by_kv_cache\")",
+            DefaultValueFactory = _ => "f32", HelpName = "TYPE[,TYPE]",
+        };
         var json = Cli.JsonOption();
         var pruning = new PolicyOptionsCli();
         var cmd = new Command("bench", "Time GEMM, decoder prefill per layer, decode and a pruning policy on a random-weight model (no download). " +
                                        "Text results print as they are measured; --json prints one object at the end")
         {
-            shape, layers, dtype, visual, text, reps, decodeSteps, noGemm, blas, budgets, policyOnly, json,
+            shape, layers, dtype, visual, text, reps, decodeSteps, kvCache, noGemm, blas, budgets, policyOnly, json,
         };
         pruning.AddTo(cmd);
         cmd.SetAction(r =>
@@ -51,6 +57,8 @@ public static class BenchCommand
                 "f32" => DType.F32, "f16" => DType.F16, "q8_0" => DType.Q8_0, "q4_k" => DType.Q4_K, "q6_k" => DType.Q6_K, "q4_0" => DType.Q4_0,
                 _ => DType.BF16,
             };
+            var kvTypes = ParseKvCacheTypes(r.GetValue(kvCache)!);
+            string kvNames = string.Join(",", kvTypes.Select(Cli.KvCacheName));
             var shapeName = r.GetValue(shape)!;
             var (cfg, tiles) = ResolveShape(shapeName);
             var tc = cfg.Text;
@@ -83,7 +91,7 @@ public static class BenchCommand
 
             var result = new Dictionary<string, object?>
             {
-                ["shape"] = shapeName, ["weight_dtype"] = dt.Name(), ["threads"] = Environment.ProcessorCount,
+                ["shape"] = shapeName, ["weight_dtype"] = dt.Name(), ["kv_cache"] = kvNames, ["threads"] = Environment.ProcessorCount,
                 ["cpu"] = Simd.CpuModel(), ["cpu_features"] = Simd.CpuFeatures(),
                 ["kernels"] = new Dictionary<string, string>
                 {
@@ -91,7 +99,7 @@ public static class BenchCommand
                     ["block_quantized"] = Tensors.Quant.QuantDot.Isa,
                 },
             };
-            Line($"shape {shapeName} | weights {dt.Name()} | threads {Environment.ProcessorCount}");
+            Line($"shape {shapeName} | weights {dt.Name()} | KV cache {kvNames} | threads {Environment.ProcessorCount}");
             Line($"cpu {result["cpu"]} ({result["cpu_features"]}) | kernels: GEMM/GEMV {Gemm.Isa}, attention {Attention.Isa}, elementwise {Ops.Isa}, " +
                  $"block-quantized {Tensors.Quant.QuantDot.Isa}");
             double bestBf16Gemm = 0;
@@ -160,15 +168,22 @@ public static class BenchCommand
             if (!only)
             {
                 result["prefill"] = counts.Select(v => prefillRows.First(x => x.VisualTokens == v)).ToList();
-                Step("decode");
-                var db = DecodeBenchmark.Measure(sd, n0, nText, nDecode, imageToken);
-                var decodeMs = R(db.TokenMs, 3);
-                result["decode_ms_per_token"] = decodeMs;
-                result["decode"] = new DecodeRow(decodeMs, R(db.GemvMs, 3), R(db.AttentionMs, 3), R(db.OtherMs, 3), R(db.GemvGBps), R(db.ReadGBps),
-                    R(db.GemvGBps / db.ReadGBps * 100, 1), R(db.AttentionGBps), R(db.OutsideGemvPercent, 1));
-                Line($"decode {decodeMs} ms/token: GEMVs {R(db.GemvMs, 2)} ms ({R(db.GemvGBps)} GB/s of weights, {R(db.GemvGBps / db.ReadGBps * 100, 1)}% of a plain " +
-                     $"read's {R(db.ReadGBps)} GB/s) | attention {R(db.AttentionMs, 2)} ms ({R(db.AttentionGBps)} GB/s of F32 KV) | other {R(db.OtherMs, 2)} ms | " +
-                     $"outside GEMVs {R(db.OutsideGemvPercent, 1)}%");
+                Step($"decode, KV cache {kvNames}");
+                var dbs = DecodeBenchmark.Measure(sd, n0, nText, nDecode, imageToken, kvTypes);
+                var decodeRows = new List<DecodeRow>();
+                foreach (var db in dbs)
+                {
+                    string kv = Cli.KvCacheName(db.KvCache);
+                    var row = new DecodeRow(kv, R(db.TokenMs, 3), R(db.GemvMs, 3), R(db.AttentionMs, 3), R(db.OtherMs, 3), R(db.GemvGBps), R(db.ReadGBps),
+                        R(db.GemvGBps / db.ReadGBps * 100, 1), R(db.AttentionGBps), R(db.OutsideGemvPercent, 1));
+                    decodeRows.Add(row);
+                    Line($"decode {row.MsPerToken} ms/token, KV cache {kv}: GEMVs {R(db.GemvMs, 2)} ms ({R(db.GemvGBps)} GB/s of weights, " +
+                         $"{R(db.GemvGBps / db.ReadGBps * 100, 1)}% of a plain read's {R(db.ReadGBps)} GB/s) | attention {R(db.AttentionMs, 2)} ms " +
+                         $"({R(db.AttentionGBps)} GB/s of {kv.ToUpperInvariant()} KV) | other {R(db.OtherMs, 2)} ms | outside GEMVs {R(db.OutsideGemvPercent, 1)}%");
+                }
+                result["decode_ms_per_token"] = decodeRows[0].MsPerToken;
+                result["decode"] = decodeRows[0];
+                result["decode_by_kv_cache"] = decodeRows;
 
                 // The vision tower against the decoder: all tiles of one image, and the full-depth decoder prefill of
                 // its n0 visual + text tokens (the all-tokens point's ms/layer times the shape's layer count).
@@ -264,6 +279,20 @@ public static class BenchCommand
         return list;
     }
 
+    /// <summary>--kv-cache's comma list: f32 and/or bf16, each at most once.</summary>
+    private static List<Models.KvCacheType> ParseKvCacheTypes(string text)
+    {
+        var list = new List<Models.KvCacheType>();
+        foreach (var s in text.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries))
+        {
+            var t = Cli.ParseKvCache(s) ?? throw new UsageException($"--kv-cache '{s}' is not one of: f32, bf16");
+            if (list.Contains(t)) throw new UsageException($"--kv-cache lists {s} twice");
+            list.Add(t);
+        }
+        if (list.Count == 0) throw new UsageException("--kv-cache is empty");
+        return list;
+    }
+
     private static double R(double v, int digits = 2) => Math.Round(v, digits);
 
     private static readonly JsonSerializerOptions JsonOut = new() { PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower };
@@ -271,7 +300,7 @@ public static class BenchCommand
     private sealed record GemmRow(int M, int N, int K, string WeightDtype, double Gflops, double? BlasGflops, double? Ratio, double? PeakPercent);
     private sealed record PeakRow(int Threads, double ClockGhz, double NominalMhz, int Lanes, int FmaPerCycle, double PeakGflops);
     /// <summary>One decode step split into its GEMVs, its attention and the rest (each timed alone in the same run).</summary>
-    private sealed record DecodeRow(double MsPerToken, double GemvMs, double AttentionMs, double OtherMs, double GemvGbps, double ReadGbps,
+    private sealed record DecodeRow(string KvCache, double MsPerToken, double GemvMs, double AttentionMs, double OtherMs, double GemvGbps, double ReadGbps,
         double GemvPercentOfRead, double AttentionGbps, double OutsideGemvPercent);
     private sealed record GemvRow(int N, int K, string WeightDtype, double Gbps, double ReadGbps);
     /// <summary>FormulaGflops: the FLOP formula's count per second; the formula counts a multiply-add as one FLOP.</summary>

@@ -19,13 +19,14 @@ public static class ChatCommand
         var weights = Cli.WeightsOption();
         var mmproj = Cli.MmprojOption();
         var quantize = Cli.QuantizeOption();
+        var kvCache = Cli.KvCacheOption();
         var maxNew = Cli.MaxNewTokensOption();
         var sampling = new SamplingOptionsCli();
         var pruning = new PolicyOptionsCli();
 
         var cmd = new Command("chat", "Talk with the model: questions on stdin, /image PATH, /policy NAME [BUDGET], /reset, /quit")
         {
-            image, model, weights, mmproj, quantize, maxNew,
+            image, model, weights, mmproj, quantize, kvCache, maxNew,
         };
         sampling.AddTo(cmd);
         pruning.AddTo(cmd);
@@ -40,7 +41,7 @@ public static class ChatCommand
             Sampling.Validate(decoding);
             var pending = new List<ImageInput>();
             if (r.GetValue(image) is string first) pending.Add(ImageInput.FromFile(first));
-            using var m = Cli.LoadModel(r, model, weights, mmproj, quantize);
+            using var m = Cli.LoadModel(r, model, weights, mmproj, quantize, kvCache: kvCache);
             var turns = new List<Turn>();
             var cache = new ImageFeatureCache(m);       // follow-up questions reuse the images' encodings
             var reader = input ?? Console.In;

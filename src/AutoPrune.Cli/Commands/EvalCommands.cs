@@ -52,20 +52,21 @@ public static class EvalCommands
         var weights = Cli.WeightsOption();
         var mmproj = Cli.MmprojOption();
         var quantize = Cli.QuantizeOption();
+        var kvCache = Cli.KvCacheOption();
         var pruning = new PolicyOptionsCli();
         var output = new Option<string>("--output", "-o") { Description = "summary JSON file to write", DefaultValueFactory = _ => "result.json", HelpName = "FILE" };
         var preds = new Option<string?>("--predictions") { Description = "per-question JSON lines (default: <output>.predictions.jsonl); re-running resumes it", HelpName = "FILE" };
         var shard = new Option<string?>("--shard") { Description = "run shard i of N (i/N, 0-based); join with `autoprune merge`", HelpName = "i/N" }
             .Validate(v => v is null || IsShard(v), "i/N with whole numbers and 0 <= i < N, e.g. 0/4");
         var checkWeights = Cli.CheckWeightsOption();
-        var cmd = new Command("eval", "Answer a benchmark's questions and score them (resumable, shardable)") { model, weights, mmproj, quantize, checkWeights, output, preds, shard };
+        var cmd = new Command("eval", "Answer a benchmark's questions and score them (resumable, shardable)") { model, weights, mmproj, quantize, kvCache, checkWeights, output, preds, shard };
         pruning.AddTo(cmd);
         d.AddTo(cmd);
         cmd.SetAction((r, ct) =>
         {
             var pol = pruning.Create(r);
             var (set, scorer) = d.Load(r);
-            using var m = Cli.LoadModel(r, model, weights, mmproj, quantize, checkWeights: checkWeights);
+            using var m = Cli.LoadModel(r, model, weights, mmproj, quantize, checkWeights: checkWeights, kvCache: kvCache);
             ModelAnswerer.CheckFeasible(m, pol);
             var outPath = r.GetValue(output)!;
             var predPath = r.GetValue(preds) ?? DefaultPredictions(outPath);
@@ -112,6 +113,7 @@ public static class EvalCommands
         var weights = Cli.WeightsOption();
         var mmproj = Cli.MmprojOption();
         var quantize = Cli.QuantizeOption();
+        var kvCache = Cli.KvCacheOption();
         var policies = new Option<string>("--policies") { Description = "comma-separated policies (the unpruned model always runs once)", DefaultValueFactory = _ => "autoprune", HelpName = "NAME,NAME,..." };
         var budgets = new Option<string>("--budgets") { Description = "comma-separated budgets T (mean visual tokens per decoder layer)", Required = true, HelpName = "T,T,..." };
         var pruning = new PolicyOptionsCli(single: false);
@@ -123,7 +125,7 @@ public static class EvalCommands
         }.Validate(n => n >= 0, "0 or more");
         var timingReps = new Option<int>("--timing-reps") { Description = "repetitions of the timing over those questions", DefaultValueFactory = _ => 1, HelpName = "N" }
             .Validate(n => n >= 1, "at least 1");
-        var cmd = new Command("sweep", "Run policies x budgets on a benchmark and write the paper-style table (resumable)") { model, weights, mmproj, quantize, policies, budgets, outDir, timingQuestions, timingReps };
+        var cmd = new Command("sweep", "Run policies x budgets on a benchmark and write the paper-style table (resumable)") { model, weights, mmproj, quantize, kvCache, policies, budgets, outDir, timingQuestions, timingReps };
         pruning.AddTo(cmd);
         d.AddTo(cmd);
         cmd.SetAction((r, ct) =>
@@ -145,7 +147,7 @@ public static class EvalCommands
             }
             var (set, scorer) = d.Load(r);
             var dir = r.GetValue(outDir)!;
-            using var m = Cli.LoadModel(r, model, weights, mmproj, quantize);
+            using var m = Cli.LoadModel(r, model, weights, mmproj, quantize, kvCache: kvCache);
             var err = r.InvocationConfiguration.Error;
             var skipped = new List<string>();
             configs = configs.Where(c =>
@@ -251,6 +253,7 @@ public static class EvalCommands
         foreach (var (k, v) in settings) opts["set:" + k.ToLowerInvariant()] = v;
         if (positions != null) opts["positions"] = positions;
         if (maxNew != null) opts["max_new_tokens"] = maxNew.Value.ToString(CultureInfo.InvariantCulture);
+        if (m.LanguageModel.KvCacheType != KvCacheType.F32) opts["kv_cache"] = Cli.KvCacheName(m.LanguageModel.KvCacheType);
         return new EvalRunSettings
         {
             Model = Path.GetFileName(m.Directory.TrimEnd('/')) + (weights != null ? "/" + weights : ""),

@@ -25,6 +25,7 @@ public static class ExplainCommand
         var weights = Cli.WeightsOption();
         var mmproj = Cli.MmprojOption();
         var quantize = Cli.QuantizeOption();
+        var kvCache = Cli.KvCacheOption();
         var maxNew = Cli.MaxNewTokensOption();
         var pad = Cli.PadToSquareOption();
         var maxPixels = Cli.MaxImagePixelsOption();
@@ -32,7 +33,7 @@ public static class ExplainCommand
 
         var cmd = new Command("explain", "Answer a question and draw which image regions each decoder layer kept")
         {
-            question, image, compare, outDir, layers, model, weights, mmproj, quantize, maxNew, pad, maxPixels,
+            question, image, compare, outDir, layers, model, weights, mmproj, quantize, kvCache, maxNew, pad, maxPixels,
         };
         pruning.AddTo(cmd);
         cmd.SetAction(r =>
@@ -44,7 +45,7 @@ public static class ExplainCommand
             // Fail on bad policy options before loading anything.
             pruning.Create(r);
             Cli.ApplyImageLimit(r, maxPixels);
-            using var m = Cli.LoadModel(r, model, weights, mmproj, quantize, r.GetValue(pad));
+            using var m = Cli.LoadModel(r, model, weights, mmproj, quantize, r.GetValue(pad), kvCache: kvCache);
             int numLayers = m.LanguageModel.Config.NumHiddenLayers;
             var layerList = ParseLayers(r.GetValue(layers), numLayers);
             var imagePath = r.GetValue(image)!;

@@ -15,6 +15,7 @@ public static class ServeCommand
         var weights = Cli.WeightsOption();
         var mmproj = Cli.MmprojOption();
         var quantize = Cli.QuantizeOption();
+        var kvCache = Cli.KvCacheOption();
         var host = new Option<string>("--host") { Description = "IP address to listen on (0.0.0.0: every interface)", DefaultValueFactory = _ => d.Host, HelpName = "ADDR" }
             .Validate(h => System.Net.IPAddress.TryParse(h, out _), "an IP address such as 127.0.0.1 or 0.0.0.0");
         var port = new Option<int>("--port") { Description = "TCP port (0: any free port; the address is printed)", DefaultValueFactory = _ => d.Port, HelpName = "PORT" }
@@ -44,7 +45,7 @@ public static class ServeCommand
 
         var cmd = new Command("serve", "Serve the model over an OpenAI-compatible HTTP API (POST /v1/chat/completions, GET /v1/models, GET /health); Ctrl+C stops it after the requests in flight")
         {
-            model, weights, mmproj, quantize, host, port, concurrent, queued, timeout, maxTokens, maxImages, maxImageMb, maxBodyMb,
+            model, weights, mmproj, quantize, kvCache, host, port, concurrent, queued, timeout, maxTokens, maxImages, maxImageMb, maxBodyMb,
             maxPrompt, local, logFormat,
         };
         pruning.AddTo(cmd);
@@ -66,7 +67,7 @@ public static class ServeCommand
                 AllowLocalImages = r.GetValue(local),
                 LogFormat = r.GetValue(logFormat)!,
             };
-            using var m = Cli.LoadModel(r, model, weights, mmproj, quantize);
+            using var m = Cli.LoadModel(r, model, weights, mmproj, quantize, kvCache: kvCache);
             await using var server = new AutoPruneServer(m, options);
             await server.StartAsync();
             r.InvocationConfiguration.Output.WriteLine($"listening on {server.Url}");

@@ -23,6 +23,7 @@ public sealed class InferenceRun
     private readonly LlamaDecoderLayer.Scratch _scratch, _decodeScratch;
     private readonly int[] _decodePositions;
     private int _originalLength;
+    private float[]? _widenedKeys;                        // a BF16 cache's keys as F32, for the policies' scores
     private bool _prefilled;
 
     /// <param name="languageModel">The decoder the run executes.</param>
@@ -254,7 +255,8 @@ public sealed class InferenceRun
         {
             CheckRows(queryRows, keyRows);
             var c = run._lm.Config;
-            return Attention.Probabilities(run._scratch.Q, cache.K, _n, _n, c.NumAttentionHeads, c.NumKeyValueHeads, c.HeadDim, causal: true,
+            var keys = cache.KeysAsF32(_n, ref run._widenedKeys);
+            return Attention.Probabilities(run._scratch.Q, keys, _n, _n, c.NumAttentionHeads, c.NumKeyValueHeads, c.HeadDim, causal: true,
                 queryRows, keyRows);
         }
 

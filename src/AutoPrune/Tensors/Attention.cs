@@ -33,13 +33,22 @@ public static unsafe partial class Attention
 
     [ThreadStatic] private static float[]? t_scratch;
 
-    /// <summary>The instruction set <see cref="Forward"/> runs with now (the streaming kernel is AVX2; below it, the row-at-a-time one).</summary>
-    public static string Isa => Simd.Level >= SimdLevel.Avx2 ? "AVX2" : "scalar (portable)";
+    /// <summary>
+    /// The instruction set <see cref="Forward(float[], int, float[], float[], int, int, int, int, bool, float[])"/> runs with
+    /// now: the streaming (prefill) kernel is AVX2, the one-query (decode) kernel AVX-512 where the CPU has it, else AVX2;
+    /// without AVX2, the row-at-a-time kernel.
+    /// </summary>
+    public static string Isa => Simd.Level switch
+    {
+        SimdLevel.Avx512 => "AVX2 (decode AVX-512)",
+        SimdLevel.Avx2 => "AVX2",
+        _ => "scalar (portable)",
+    };
 
     public static void Forward(float[] q, int nq, float[] k, float[] v, int nk, int heads, int kvHeads, int hd,
         bool causal, float[] output)
     {
-        Validate(q, nq, k, v, nk, heads, kvHeads, hd, output);
+        Validate(q, nq, k.Length, v.Length, nk, heads, kvHeads, hd, output);
         if (nq == 0) return;
         if (Simd.Level < SimdLevel.Avx2) { ForwardRowwise(q, nq, k, v, nk, heads, kvHeads, hd, causal, output); return; }
         // One query sees every key whether causal or not (the cache is all in its past).
@@ -81,13 +90,41 @@ public static unsafe partial class Attention
         }
     }
 
-    private static void Validate(float[] q, int nq, float[] k, float[] v, int nk, int heads, int kvHeads, int hd, float[] output)
+    /// <summary>
+    /// The same attention over BF16 keys and values (a BF16 KV cache's rows). One query (decode) runs the decode kernel
+    /// on the BF16 rows, widening each element as it is loaded; more queries (prefill), or no AVX2, widen rows [0, nk)
+    /// into pooled F32 buffers and run the F32 kernels. Either way the output equals the F32 overload's on the widened
+    /// rows, bit for bit.
+    /// </summary>
+    public static void Forward(float[] q, int nq, ushort[] k, ushort[] v, int nk, int heads, int kvHeads, int hd,
+        bool causal, float[] output)
+    {
+        Validate(q, nq, k.Length, v.Length, nk, heads, kvHeads, hd, output);
+        if (nq == 0) return;
+        if (nq == 1 && nk > 0 && Simd.Level >= SimdLevel.Avx2 && DecodeByKeyRanges)
+        {
+            ForwardDecode(q, k, v, nk, heads, kvHeads, hd, output);
+            return;
+        }
+        int n = nk * kvHeads * hd;
+        var pool = ArrayPool<float>.Shared;
+        float[] kf = pool.Rent(Math.Max(n, 1)), vf = pool.Rent(Math.Max(n, 1));
+        try
+        {
+            Convert.BF16ToF32(k.AsSpan(0, n), kf);
+            Convert.BF16ToF32(v.AsSpan(0, n), vf);
+            Forward(q, nq, kf, vf, nk, heads, kvHeads, hd, causal, output);
+        }
+        finally { pool.Return(kf); pool.Return(vf); }
+    }
+
+    private static void Validate(float[] q, int nq, long kLength, long vLength, int nk, int heads, int kvHeads, int hd, float[] output)
     {
         if (nq < 0 || nk < 0 || hd <= 0 || heads <= 0 || kvHeads <= 0 || heads % kvHeads != 0)
             throw new ArgumentException($"bad attention shape: nq {nq}, nk {nk}, heads {heads}, kvHeads {kvHeads}, hd {hd}");
         if (q.Length < (long)nq * heads * hd || output.Length < (long)nq * heads * hd)
             throw new ArgumentException($"q/output need {nq}x{heads * hd} floats");
-        if (k.Length < (long)nk * kvHeads * hd || v.Length < (long)nk * kvHeads * hd)
+        if (kLength < (long)nk * kvHeads * hd || vLength < (long)nk * kvHeads * hd)
             throw new ArgumentException($"k/v need {nk}x{kvHeads * hd} floats");
     }
 
@@ -497,7 +534,7 @@ public static unsafe partial class Attention
     public static void ForwardReference(float[] q, int nq, float[] k, float[] v, int nk, int heads, int kvHeads, int hd,
         bool causal, float[] output)
     {
-        Validate(q, nq, k, v, nk, heads, kvHeads, hd, output);
+        Validate(q, nq, k.Length, v.Length, nk, heads, kvHeads, hd, output);
         int qDim = heads * hd, kvDim = kvHeads * hd, group = heads / kvHeads, offset = nk - nq;
         double scale = 1.0 / Math.Sqrt(hd);
         var s = new double[nk];

@@ -26,6 +26,38 @@ public static class Convert
 
     public static float BF16ToF32(ushort b) => BitConverter.Int32BitsToSingle(b << 16);
 
+    /// <summary>
+    /// Round-to-nearest-even narrowing of a span (the BF16 KV cache's writes): the same bits as the scalar
+    /// <see cref="F32ToBF16(float)"/> for every input, NaNs kept quiet NaNs.
+    /// </summary>
+    public static void F32ToBF16(ReadOnlySpan<float> src, Span<ushort> dst)
+    {
+        int n = src.Length, i = 0;
+        if (dst.Length < n) throw new ArgumentException("destination too short", nameof(dst));
+        if (Vector256.IsHardwareAccelerated)
+        {
+            var one = Vector256.Create(1u); var bias = Vector256.Create(0x7fffu);
+            var abs = Vector256.Create(0x7fffffffu); var inf = Vector256.Create(0x7f800000u); var quiet = Vector256.Create(0x400000u);
+            for (; i + 16 <= n; i += 16)
+            {
+                var a = RoundToBF16Bits(Vector256.Create(src.Slice(i, 8)).AsUInt32(), one, bias, abs, inf, quiet);
+                var b = RoundToBF16Bits(Vector256.Create(src.Slice(i + 8, 8)).AsUInt32(), one, bias, abs, inf, quiet);
+                Vector256.Narrow(a, b).CopyTo(dst.Slice(i, 16));
+            }
+        }
+        for (; i < n; i++) dst[i] = F32ToBF16(src[i]);
+    }
+
+    /// <summary>Eight F32 bit patterns rounded to BF16, in the low 16 bits of each lane.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector256<uint> RoundToBF16Bits(Vector256<uint> u, Vector256<uint> one, Vector256<uint> bias, Vector256<uint> abs,
+        Vector256<uint> inf, Vector256<uint> quiet)
+    {
+        var rounded = (u + bias + ((u >> 16) & one)) >> 16;
+        var nan = Vector256.GreaterThan(u & abs, inf);
+        return Vector256.ConditionalSelect(nan, (u | quiet) >> 16, rounded);
+    }
+
     /// <summary>Round-to-nearest-even narrowing, used by tests and synthetic models.</summary>
     public static ushort F32ToBF16(float f)
     {

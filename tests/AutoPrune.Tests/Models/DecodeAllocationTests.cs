@@ -12,8 +12,10 @@ namespace AutoPrune.Tests.Models;
 [Collection(ThreadCountCollection.Name)]
 public sealed class DecodeAllocationTests
 {
-    [Fact]
-    public void DecodeStep_AllocatesNothingOnceWarm()
+    [Theory]
+    [InlineData(KvCacheType.F32)]
+    [InlineData(KvCacheType.BF16)]
+    public void DecodeStep_AllocatesNothingOnceWarm(KvCacheType kvCache)
     {
         var c = new LlamaConfig
         {
@@ -21,6 +23,7 @@ public sealed class DecodeAllocationTests
             VocabSize = 300, MaxPositionEmbeddings = 1024,
         };
         using var sd = SyntheticDecoder.Create("test", c, 300, 32, null, DType.BF16);
+        sd.LanguageModel.KvCacheType = kvCache;
         var prompt = sd.Prompt(20, 299);
         var run = new InferenceRun(sd.LanguageModel, prompt, [sd.Image(300)], null, 8);
         run.Prefill();

@@ -74,4 +74,22 @@ public class ConvertTests
         Assert.Equal((ushort)0x3f81, Convert.F32ToBF16(BitConverter.UInt32BitsToSingle(0x3f808001)));
         Assert.True(float.IsNaN(Convert.BF16ToF32(Convert.F32ToBF16(float.NaN))));
     }
+
+    [Fact]
+    public void BF16_SpanNarrowing_IsTheScalarOne()
+    {
+        // Ties both ways, the largest values (rounding to infinity), signed zeros, subnormals, infinities, NaNs with
+        // payloads, then random bit patterns; an odd length so the scalar tail runs after the 16-lane body.
+        var bits = new List<uint> { 0x3f808000, 0x3f818000, 0x3f808001, 0x7f7fffff, 0xff7fffff, 0x7f7f8000, 0, 0x80000000, 1, 0x807fffff,
+            0x7f800000, 0xff800000, 0x7fc00000, 0x7f800001, 0xffbfffff, 0x7fff8000 };
+        var rng = new Random(4);
+        while (bits.Count < 4099) bits.Add((uint)rng.NextInt64(0, 1L << 32));
+        var src = bits.Select(BitConverter.UInt32BitsToSingle).ToArray();
+        var dst = new ushort[src.Length + 1];
+        dst[^1] = 0xabcd;
+        Convert.F32ToBF16(src, dst);
+        for (int i = 0; i < src.Length; i++)
+            Assert.True(Convert.F32ToBF16(src[i]) == dst[i], $"0x{bits[i]:x8}: span 0x{dst[i]:x4}, scalar 0x{Convert.F32ToBF16(src[i]):x4}");
+        Assert.Equal(0xabcd, dst[^1]);
+    }
 }

@@ -84,6 +84,11 @@ public sealed class LlamaDecoderLayer
         public readonly float[] Gate = new float[n * c.IntermediateSize];
         public readonly float[] Up = new float[n * c.IntermediateSize];
 
+        // New K and V rows [n, kvDim] each, before a BF16 cache rounds them (an F32 cache is written in place);
+        // allocated on the first BF16 use.
+        private float[]? _newKv;
+        internal float[] NewKv => _newKv ??= new float[2 * n * c.NumKeyValueHeads * c.HeadDim];
+
         // RoPE cos/sin [rows, head_dim/2] of the positions they were built for: every layer of one forward
         // uses the same positions, so the tables are computed once, not per layer and per row for Q and K.
         internal readonly float[] RopeCos = new float[n * (c.HeadDim / 2)], RopeSin = new float[n * (c.HeadDim / 2)];
@@ -112,8 +117,9 @@ public sealed class LlamaDecoderLayer
 
         Ops.RmsNorm(h, _inNorm, _c.RmsNormEps, s.X, n);
         MatMul.Linear(s.X, n, _q, _qB, s.Q);
-        var kNew = cache.K.AsSpan(past * kvd, n * kvd);
-        var vNew = cache.V.AsSpan(past * kvd, n * kvd);
+        bool exact = cache.Type == KvCacheType.F32;
+        var kNew = exact ? cache.K.AsSpan(past * kvd, n * kvd) : s.NewKv.AsSpan(0, n * kvd);
+        var vNew = exact ? cache.V.AsSpan(past * kvd, n * kvd) : s.NewKv.AsSpan(n * kvd, n * kvd);
         MatMul.Linear(s.X, n, _k, _kB, kNew);
         MatMul.Linear(s.X, n, _v, _vB, vNew);
         s.PrepareRope(positions, _invFreq);
@@ -125,9 +131,10 @@ public sealed class LlamaDecoderLayer
             Ops.Rope(s.Q.AsSpan(i * heads * hd, heads * hd), heads, hd, cos, sin);
             Ops.Rope(kNew.Slice(i * kvd, kvd), kvHeads, hd, cos, sin);
         }
+        if (!exact) cache.Write(past, kNew, vNew);
         cache.Length = total;
 
-        Attention.Forward(s.Q, n, cache.K, cache.V, total, heads, kvHeads, hd, causal: true, s.A);
+        cache.Attend(s.Q, n, heads, hd, s.A);
         MatMul.Linear(s.A, n, _o, _oB, s.X);
         TensorPrimitives.Add(h.AsSpan(0, n * d), s.X.AsSpan(0, n * d), h.AsSpan(0, n * d));
 

@@ -36,8 +36,19 @@ public sealed class LlamaModel
     public int HiddenSize => Config.HiddenSize;
     public int KvDim => Config.NumKeyValueHeads * Config.HeadDim;
 
-    /// <summary>Empty KV caches for one sequence (each layer grows on first use).</summary>
-    public KvCache NewCache() => new(Layers.Length, KvDim);
+    /// <summary>
+    /// The number format of the KV caches of runs started from now on (<see cref="NewCache"/>): F32 (default, exact) or
+    /// BF16 (half the cache memory and decode attention traffic; see <see cref="Models.KvCacheType"/>).
+    /// </summary>
+    public KvCacheType KvCacheType
+    {
+        get => _kvCacheType;
+        set => _kvCacheType = Enum.IsDefined(value) ? value : throw new GenerationOptionException($"KV cache type {(int)value} is not one of F32, BF16");
+    }
+    private KvCacheType _kvCacheType;
+
+    /// <summary>Empty KV caches for one sequence, of type <see cref="KvCacheType"/> (each layer grows on first use).</summary>
+    public KvCache NewCache() => new(Layers.Length, KvDim, KvCacheType);
 
     /// <summary>Embedding rows of the given ids into dst [ids.Length, d].</summary>
     public void Embed(ReadOnlySpan<int> ids, Span<float> dst)

@@ -4,24 +4,23 @@ using System.Runtime.Intrinsics.X86;
 
 namespace AutoPrune.Tensors.Quant;
 
-/// <summary>One quantized activation row: int8 values, per-32 scales and int8 sums, and the derived tables (see <see cref="QuantizedActivations"/>).</summary>
+/// <summary>One quantized activation row (see <see cref="QuantizedActivations"/>): the int8 values and the tables of its block size.</summary>
 public readonly unsafe struct ActRow
 {
     public readonly sbyte* Q;
     public readonly float* D;
     public readonly int* Sum32;
-    public readonly int* Sum16;
     public readonly short* Q16;
-    public readonly float* D8;
-    public readonly float* DSum32;
-    public readonly float* DSum16;
+    public readonly short* BSum16;
+    public readonly short* BSum32;
 
     private ActRow(QuantizedActivations a, long row)
     {
         long k = a.Cols;
-        Q = a.Q + row * k; Q16 = a.Q16 + row * k; D8 = a.D8 + row * k / 4;
-        D = a.D + row * k / 32; Sum32 = a.Sum32 + row * k / 32; DSum32 = a.DSum32 + row * k / 32;
-        Sum16 = a.Sum16 + row * k / 16; DSum16 = a.DSum16 + row * k / 16;
+        Q = a.Q + row * k;
+        D = a.D + row * k / a.Block;
+        if (a.Block == 32) { Sum32 = a.Sum32 + row * k / 32; Q16 = a.Q16 + row * k; }
+        else { BSum16 = a.BSum16 + row * k / 16; BSum32 = a.BSum32 + row * k / 32; }
     }
 
     public static ActRow Of(QuantizedActivations a, int row) => new(a, row);
@@ -145,23 +144,28 @@ public static unsafe class QuantDot
         return s;
     }
 
+    // The K types meet activations quantized per 256 (one scale D[b] per super-block): each super-block's products,
+    // sub-block scales and mins are summed exactly in integers, then scaled once.
+
     private static float Q4_KRef(byte* w, ActRow a, int k)
     {
         float s = 0;
         for (int b = 0; b < k / 256; b++, w += 144)
         {
-            float d = H(w), dmin = H(w + 2);
             byte* q = w + 16;
+            int sum = 0, mins = 0;
             for (int j = 0; j < 4; j++, q += 32)
                 for (int h = 0; h < 2; h++)
                 {
-                    int sub = 2 * j + h, ab = 8 * b + sub;
+                    int sub = 2 * j + h;
                     var (sc, m) = Dequantize.ScaleMinK4(sub, w + 4);
-                    sbyte* x = a.Q + 32 * ab;
+                    sbyte* x = a.Q + 256 * b + 32 * sub;
                     int dot = 0;
                     for (int l = 0; l < 32; l++) dot += (h == 0 ? q[l] & 0xF : q[l] >> 4) * x[l];
-                    s += d * sc * a.D[ab] * dot - dmin * m * a.D[ab] * a.Sum32[ab];
+                    sum += sc * dot;
+                    mins += m * a.BSum32[8 * b + sub];
                 }
+            s += a.D[b] * (H(w) * sum - H(w + 2) * mins);
         }
         return s;
     }
@@ -171,19 +175,21 @@ public static unsafe class QuantDot
         float s = 0;
         for (int b = 0; b < k / 256; b++, w += 176)
         {
-            float d = H(w), dmin = H(w + 2);
             byte* qh = w + 16, q = w + 48;
+            int sum = 0, mins = 0;
             for (int j = 0; j < 4; j++, q += 32)
                 for (int h = 0; h < 2; h++)
                 {
-                    int sub = 2 * j + h, ab = 8 * b + sub;
+                    int sub = 2 * j + h;
                     var (sc, m) = Dequantize.ScaleMinK4(sub, w + 4);
-                    sbyte* x = a.Q + 32 * ab;
+                    sbyte* x = a.Q + 256 * b + 32 * sub;
                     int dot = 0;
                     for (int l = 0; l < 32; l++)
                         dot += ((h == 0 ? q[l] & 0xF : q[l] >> 4) | (((qh[l] >> sub) & 1) << 4)) * x[l];
-                    s += d * sc * a.D[ab] * dot - dmin * m * a.D[ab] * a.Sum32[ab];
+                    sum += sc * dot;
+                    mins += m * a.BSum32[8 * b + sub];
                 }
+            s += a.D[b] * (H(w) * sum - H(w + 2) * mins);
         }
         return s;
     }
@@ -193,15 +199,15 @@ public static unsafe class QuantDot
         float s = 0;
         for (int b = 0; b < k / 256; b++, w += 210)
         {
-            float d = H(w + 208);
             sbyte* sc = (sbyte*)(w + 192);
+            int sum = 0;
             for (int n = 0; n < 2; n++)
             {
                 byte* ql = w + 64 * n, qh = w + 128 + 32 * n;
                 for (int g = 0; g < 4; g++)
                 {
-                    int ab = 8 * b + 4 * n + g; // activation block of these 32 values
-                    sbyte* x = a.Q + 32 * ab;
+                    int sub = 4 * n + g; // the 32 values [32·sub, 32·sub+32) of the super-block
+                    sbyte* x = a.Q + 256 * b + 32 * sub;
                     for (int half = 0; half < 2; half++)
                     {
                         int dot = 0;
@@ -211,11 +217,12 @@ public static unsafe class QuantDot
                             int q = lo | (((qh[l] >> (2 * g)) & 3) << 4);
                             dot += q * x[l];
                         }
-                        int scale = sc[8 * n + 2 * g + half];
-                        s += d * a.D[ab] * scale * (dot - 32 * a.Sum16[2 * ab + half]);
+                        // values are q − 32
+                        sum += sc[8 * n + 2 * g + half] * (dot - 32 * a.BSum16[16 * b + 2 * sub + half]);
                     }
                 }
             }
+            s += a.D[b] * (H(w + 208) * sum);
         }
         return s;
     }
@@ -292,6 +299,11 @@ public static unsafe class QuantDot
         return HSum(acc) - off;
     }
 
+    /// <summary>vpmaddubsw then vpmaddwd by a sub-block scale: 32 unsigned values · 32 int8 activations → 8 int32 sums scaled by <paramref name="scale"/>.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector256<int> ScaledDot(Vector256<byte> u, sbyte* x, Vector256<short> scale) =>
+        Avx2.MultiplyAddAdjacent(Avx2.MultiplyAddAdjacent(u, Avx.LoadVector256(x)), scale);
+
     private static float Q4_KAvx2(byte* w, ActRow a, int k)
     {
         var acc = Vector256<float>.Zero;
@@ -299,22 +311,21 @@ public static unsafe class QuantDot
         float mins = 0;
         for (int b = 0; b < k / 256; b++, w += 144)
         {
-            float d = HT(w), dmin = HT(w + 2);
             byte* q = w + 16;
-            for (int j = 0; j < 4; j++, q += 32)
+            sbyte* x = a.Q + 256 * b;
+            var sum = Vector256<int>.Zero;
+            int m = 0;
+            for (int j = 0; j < 4; j++, q += 32, x += 64)
             {
                 var raw = Avx.LoadVector256(q);
-                var lo = raw & mask;
-                var hi = Avx2.ShiftRightLogical(raw.AsUInt16(), 4).AsByte() & mask;
-                int ab = 8 * b + 2 * j;
                 var (s0, m0) = Dequantize.ScaleMinK4(2 * j, w + 4);
                 var (s1, m1) = Dequantize.ScaleMinK4(2 * j + 1, w + 4);
-                var p0 = DotU8S8(lo, Avx.LoadVector256(a.Q + 32 * ab));
-                var p1 = DotU8S8(hi, Avx.LoadVector256(a.Q + 32 * ab + 32));
-                acc = Fma.MultiplyAdd(Avx.ConvertToVector256Single(p0), Vector256.Create(d * s0 * a.D[ab]), acc);
-                acc = Fma.MultiplyAdd(Avx.ConvertToVector256Single(p1), Vector256.Create(d * s1 * a.D[ab + 1]), acc);
-                mins += dmin * (m0 * a.D[ab] * a.Sum32[ab] + m1 * a.D[ab + 1] * a.Sum32[ab + 1]);
+                sum += ScaledDot(raw & mask, x, Vector256.Create((short)s0));
+                sum += ScaledDot(Avx2.ShiftRightLogical(raw.AsUInt16(), 4).AsByte() & mask, x + 32, Vector256.Create((short)s1));
+                m += m0 * a.BSum32[8 * b + 2 * j] + m1 * a.BSum32[8 * b + 2 * j + 1];
             }
+            acc = Fma.MultiplyAdd(Avx.ConvertToVector256Single(sum), Vector256.Create(HT(w) * a.D[b]), acc);
+            mins += HT(w + 2) * a.D[b] * m;
         }
         return HSum(acc) - mins;
     }
@@ -324,11 +335,10 @@ public static unsafe class QuantDot
         var acc = Vector256<float>.Zero;
         var m4 = Vector256.Create((byte)0xF);
         var m30 = Vector256.Create((byte)0x30);
-        float off = 0;
         for (int b = 0; b < k / 256; b++, w += 210)
         {
-            float d = HT(w + 208);
             sbyte* sc = (sbyte*)(w + 192);
+            var sum = Vector256<int>.Zero;
             for (int n = 0; n < 2; n++)
             {
                 byte* ql = w + 64 * n, qhp = w + 128 + 32 * n;
@@ -339,26 +349,21 @@ public static unsafe class QuantDot
                 var q1 = (l1 & m4) | (Avx2.ShiftLeftLogical(qh.AsUInt16(), 2).AsByte() & m30);
                 var q2 = (Avx2.ShiftRightLogical(l0.AsUInt16(), 4).AsByte() & m4) | (qh & m30);
                 var q3 = (Avx2.ShiftRightLogical(l1.AsUInt16(), 4).AsByte() & m4) | (Avx2.ShiftRightLogical(qh.AsUInt16(), 2).AsByte() & m30);
-                int ab = 8 * b + 4 * n;
-                sbyte* s = sc + 8 * n;
-                acc = Q6Group(q0, a, ab, s[0], s[1], d, acc, ref off);
-                acc = Q6Group(q1, a, ab + 1, s[2], s[3], d, acc, ref off);
-                acc = Q6Group(q2, a, ab + 2, s[4], s[5], d, acc, ref off);
-                acc = Q6Group(q3, a, ab + 3, s[6], s[7], d, acc, ref off);
+                sbyte* x = a.Q + 256 * b + 128 * n, s = sc + 8 * n;
+                sum += ScaledDot(q0, x, Pair(s[0], s[1]));
+                sum += ScaledDot(q1, x + 32, Pair(s[2], s[3]));
+                sum += ScaledDot(q2, x + 64, Pair(s[4], s[5]));
+                sum += ScaledDot(q3, x + 96, Pair(s[6], s[7]));
             }
+            // the −32 of every value: 32·Σ scale·(sum of its 16 activations)
+            var off = Avx2.MultiplyAddAdjacent(Avx2.ConvertToVector256Int16(Sse2.LoadVector128(sc)), Avx.LoadVector256(a.BSum16 + 16 * b));
+            sum -= Avx2.ShiftLeftLogical(off, 5);
+            acc = Fma.MultiplyAdd(Avx.ConvertToVector256Single(sum), Vector256.Create(HT(w + 208) * a.D[b]), acc);
         }
-        return HSum(acc) - off;
+        return HSum(acc);
     }
 
-    /// <summary>32 six-bit values (0..63) against activation block ab, scales s0 (first 16) and s1 (last 16).</summary>
+    /// <summary>Scale s0 over the int16 lanes of the first 16 values' products, s1 over the last 16.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static Vector256<float> Q6Group(Vector256<byte> q, ActRow a, int ab, int s0, int s1, float d, Vector256<float> acc, ref float off)
-    {
-        var p16 = Avx2.MultiplyAddAdjacent(q, Avx.LoadVector256(a.Q + 32 * ab));
-        var scales = Vector256.Create(Vector128.Create((short)s0), Vector128.Create((short)s1));
-        var p32 = Avx2.MultiplyAddAdjacent(p16, scales);
-        float dd = d * a.D[ab];
-        off += dd * 32 * (s0 * a.Sum16[2 * ab] + s1 * a.Sum16[2 * ab + 1]);
-        return Fma.MultiplyAdd(Avx.ConvertToVector256Single(p32), Vector256.Create(dd), acc);
-    }
+    private static Vector256<short> Pair(sbyte s0, sbyte s1) => Vector256.Create(Vector128.Create((short)s0), Vector128.Create((short)s1));
 }

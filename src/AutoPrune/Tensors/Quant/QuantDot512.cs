@@ -10,22 +10,42 @@ namespace AutoPrune.Tensors.Quant;
 /// result is bitwise the same in either form. .NET exposes no AVX-512 VNNI, so int8 products are vpmaddubsw
 /// (u8·s8 → int16 pairs) + vpmaddwd; for Q8_0, whose weights are signed, the activations are widened to int16
 /// once per call and each block is one vpmovsxbw + vpmaddwd (no sign trick). Block scales come from
-/// <see cref="HalfTable"/>. Q4_K and Q6_K apply their integer sub-block scales in vpmaddwd and the per-32
-/// activation scales as one FMA per 32 values (<see cref="ActRow.D8"/> holds them already repeated per lane).
+/// <see cref="HalfTable"/>. Q4_K and Q6_K meet activations with one scale per 256 values: the sub-block scales
+/// are applied in vpmaddwd, a super-block's products, mins and offsets are summed in int32, and each super-block
+/// costs one int→float conversion and one FMA per row (plus one of each for the Q4_K mins).
 /// </summary>
 internal static unsafe class QuantDot512
 {
-    private const int Prefetch = 640; // bytes ahead in each row stream (~10 lines): beat none, 1280 and 2048 B for Q8_0 beyond L3, and 2 or 3 lines per Q4_K super-block beat none
+    // Two prefetch streams: 10 lines ahead in each row into L1, and the next 4 rows into L2 (PrefetchNext). Together
+    // 1.33x (Q4_K), 1.27x (Q6_K), 1.06x (Q8_0) the first alone beyond the last-level cache, single-threaded.
+    private const int Prefetch = 640;
 
-    /// <summary>Rows [r, r+4) of a row-major block matrix (stride <paramref name="rowBytes"/>) · activation row a → y[0..4).</summary>
-    public static void Dot4(DType t, byte* w, long rowBytes, ActRow a, int k, float* y)
+    /// <summary>
+    /// Rows [r, r+4) of a row-major block matrix (stride <paramref name="rowBytes"/>) · activation row a → y[0..4).
+    /// <paramref name="next"/>: the first of the 4 rows the caller reads after these (null if none), fetched into L2
+    /// during this pass, in step with it (see <see cref="PrefetchNext"/>).
+    /// </summary>
+    public static void Dot4(DType t, byte* w, long rowBytes, ActRow a, int k, float* y, byte* next)
     {
         switch (t)
         {
-            case DType.Q8_0: Q8_0x4(w, rowBytes, a, k, y); break;
-            case DType.Q4_K: Q4_Kx4(w, rowBytes, a, k, y); break;
-            default: Q6_Kx4(w, rowBytes, a, k, y); break;
+            case DType.Q8_0: Q8_0x4(w, rowBytes, a, k, y, next); break;
+            case DType.Q4_K: Q4_Kx4(w, rowBytes, a, k, y, next); break;
+            default: Q6_Kx4(w, rowBytes, a, k, y, next); break;
         }
+    }
+
+    /// <summary>
+    /// Step <paramref name="b"/> of a 4-row pass that reads <paramref name="step"/> bytes of the 4 rows per step
+    /// prefetches the same share of the next 4 rows (contiguous in memory) into L2. The rows are short streams (2.3 KB
+    /// for a Q4_K row of 4096) that the hardware prefetcher ramps up on too late; this keeps one steady stream a group ahead.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void PrefetchNext(byte* next, int b, int step)
+    {
+        if (next == null) return;
+        byte* p = next + (long)b * step, e = p + step;
+        for (p = (byte*)((nint)p & ~63); p < e; p += 64) Sse.Prefetch1(p);
     }
 
     /// <summary>One row; bitwise the result that row gets inside <see cref="Dot4"/>.</summary>
@@ -48,7 +68,7 @@ internal static unsafe class QuantDot512
     }
 
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void Q8_0x4(byte* w0, long rs, ActRow a, int k, float* y)
+    private static void Q8_0x4(byte* w0, long rs, ActRow a, int k, float* y, byte* next)
     {
         byte* w1 = w0 + rs, w2 = w1 + rs, w3 = w2 + rs;
         Vector512<float> c0 = default, c1 = default, c2 = default, c3 = default;
@@ -59,6 +79,7 @@ internal static unsafe class QuantDot512
             {
                 Sse.Prefetch0(w0 + Prefetch); Sse.Prefetch0(w1 + Prefetch);
                 Sse.Prefetch0(w2 + Prefetch); Sse.Prefetch0(w3 + Prefetch);
+                PrefetchNext(next, b >> 1, 8 * 34);
             }
             var x = Avx512F.LoadVector512(a.Q16 + 32 * b);
             float dx = a.D[b];
@@ -86,24 +107,18 @@ internal static unsafe class QuantDot512
 
     // One super-block's activations, shuffled to match the nibble layout: a 64-byte run of qs holds sub-blocks
     // (0, 2) in its low nibbles and (1, 3) in its high nibbles (likewise 4-7), so x02 = [x₀|x₂], x13 = [x₁|x₃], …
-    // and the repeated scales d02 = [d₀×8|d₂×8], …; dsum = d·sum32 of the 8 blocks in the low lanes, zeros above.
     // They are plain locals handed to Q4KBlock by value: a struct holding them was copied to the stack per row.
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static void Q4KActs(ActRow a, int b, out Vector512<sbyte> x02, out Vector512<sbyte> x13, out Vector512<sbyte> x46,
-        out Vector512<sbyte> x57, out Vector512<float> d02, out Vector512<float> d13, out Vector512<float> d46, out Vector512<float> d57,
-        out Vector512<float> dsum)
+        out Vector512<sbyte> x57, out Vector128<short> bsum, out float dx)
     {
         sbyte* x = a.Q + 256 * b;
-        float* d = a.D8 + 64 * b;
         var x01 = Avx512F.LoadVector512(x).AsInt32(); var x23 = Avx512F.LoadVector512(x + 64).AsInt32();
         var x45 = Avx512F.LoadVector512(x + 128).AsInt32(); var x67 = Avx512F.LoadVector512(x + 192).AsInt32();
         x02 = Avx512F.Shuffle4x128(x01, x23, 0x44).AsSByte(); x13 = Avx512F.Shuffle4x128(x01, x23, 0xEE).AsSByte();
         x46 = Avx512F.Shuffle4x128(x45, x67, 0x44).AsSByte(); x57 = Avx512F.Shuffle4x128(x45, x67, 0xEE).AsSByte();
-        var d01 = Avx512F.LoadVector512(d); var d23 = Avx512F.LoadVector512(d + 16);
-        var d45 = Avx512F.LoadVector512(d + 32); var d67 = Avx512F.LoadVector512(d + 48);
-        d02 = Avx512F.Shuffle4x128(d01, d23, 0x44); d13 = Avx512F.Shuffle4x128(d01, d23, 0xEE);
-        d46 = Avx512F.Shuffle4x128(d45, d67, 0x44); d57 = Avx512F.Shuffle4x128(d45, d67, 0xEE);
-        dsum = Avx.LoadVector256(a.DSum32 + 8 * b).ToVector512();
+        bsum = Sse2.LoadVector128(a.BSum32 + 8 * b);
+        dx = a.D[b];
     }
 
     // Constant vectors are built inline (the JIT folds them): static readonly fields in these AggressiveOptimization
@@ -116,7 +131,7 @@ internal static unsafe class QuantDot512
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static Vector512<float> Q4KBlock(byte* w, Vector512<sbyte> x02, Vector512<sbyte> x13, Vector512<sbyte> x46, Vector512<sbyte> x57,
-        Vector512<float> d02, Vector512<float> d13, Vector512<float> d46, Vector512<float> d57, Vector512<float> dsum, Vector512<float> acc)
+        Vector128<short> bsum, float dx, Vector512<float> acc)
     {
         // Eight 6-bit scales and mins from the 12 packed bytes, four at a time in 32-bit words.
         uint u0 = *(uint*)(w + 4), u1 = *(uint*)(w + 8), u2 = *(uint*)(w + 12);
@@ -124,23 +139,21 @@ internal static unsafe class QuantDot512
         uint scHi = (u2 & 0x0F0F0F0F) | (((u0 >> 6) & 0x03030303) << 4);
         uint mHi = ((u2 >> 4) & 0x0F0F0F0F) | (((u1 >> 6) & 0x03030303) << 4);
         var sc = Sse41.ConvertToVector128Int16(Vector128.CreateScalar(scLo | (ulong)scHi << 32).AsByte()).ToVector256Unsafe().ToVector512Unsafe();
-        var m = Avx.ConvertToVector256Single(Avx2.ConvertToVector256Int32(Vector128.CreateScalar(mLo | (ulong)mHi << 32).AsByte())).ToVector512();
-        float d = HalfTable.Get(w), dmin = HalfTable.Get(w + 2);
+        var m = Sse41.ConvertToVector128Int16(Vector128.CreateScalar(mLo | (ulong)mHi << 32).AsByte());
 
+        // Σ scale·dot over the 8 sub-blocks in int32 lanes: vpmaddubsw (nibble·int8 pairs), vpmaddwd by the scales.
         var mask = Vector512.Create((byte)0xF);
         var r0 = Avx512F.LoadVector512(w + 16);
         var r1 = Avx512F.LoadVector512(w + 80);
-        var p02 = Avx512BW.MultiplyAddAdjacent(Avx512BW.MultiplyAddAdjacent(r0 & mask, x02), Avx512BW.PermuteVar32x16(sc, Spread(0, 2)));
-        var p13 = Avx512BW.MultiplyAddAdjacent(Avx512BW.MultiplyAddAdjacent(Avx512BW.ShiftRightLogical(r0.AsUInt16(), 4).AsByte() & mask, x13), Avx512BW.PermuteVar32x16(sc, Spread(1, 3)));
-        var p46 = Avx512BW.MultiplyAddAdjacent(Avx512BW.MultiplyAddAdjacent(r1 & mask, x46), Avx512BW.PermuteVar32x16(sc, Spread(4, 6)));
-        var p57 = Avx512BW.MultiplyAddAdjacent(Avx512BW.MultiplyAddAdjacent(Avx512BW.ShiftRightLogical(r1.AsUInt16(), 4).AsByte() & mask, x57), Avx512BW.PermuteVar32x16(sc, Spread(5, 7)));
-        var s = Avx512F.ConvertToVector512Single(p02) * d02;
-        s = Avx512F.FusedMultiplyAdd(Avx512F.ConvertToVector512Single(p13), d13, s);
-        s = Avx512F.FusedMultiplyAdd(Avx512F.ConvertToVector512Single(p46), d46, s);
-        s = Avx512F.FusedMultiplyAdd(Avx512F.ConvertToVector512Single(p57), d57, s);
+        var p = Avx512BW.MultiplyAddAdjacent(Avx512BW.MultiplyAddAdjacent(r0 & mask, x02), Avx512BW.PermuteVar32x16(sc, Spread(0, 2)));
+        p += Avx512BW.MultiplyAddAdjacent(Avx512BW.MultiplyAddAdjacent(Avx512BW.ShiftRightLogical(r0.AsUInt16(), 4).AsByte() & mask, x13), Avx512BW.PermuteVar32x16(sc, Spread(1, 3)));
+        p += Avx512BW.MultiplyAddAdjacent(Avx512BW.MultiplyAddAdjacent(r1 & mask, x46), Avx512BW.PermuteVar32x16(sc, Spread(4, 6)));
+        p += Avx512BW.MultiplyAddAdjacent(Avx512BW.MultiplyAddAdjacent(Avx512BW.ShiftRightLogical(r1.AsUInt16(), 4).AsByte() & mask, x57), Avx512BW.PermuteVar32x16(sc, Spread(5, 7)));
+        // Σ min·(sum of the sub-block's activations), in four int32 lanes.
+        var mins = Sse2.MultiplyAddAdjacent(m, bsum);
         // Accumulators are returned rather than passed by ref: a ref kept them in memory even after inlining.
-        acc = Avx512F.FusedMultiplyAdd(s, Vector512.Create(d), acc);
-        return Avx512F.FusedMultiplyAddNegated(m, dsum * Vector512.Create(dmin), acc);   // − dmin·Σ min·d·sum32
+        acc = Avx512F.FusedMultiplyAdd(Avx512F.ConvertToVector512Single(p), Vector512.Create(HalfTable.Get(w) * dx), acc);
+        return Avx512F.FusedMultiplyAddNegated(Avx512F.ConvertToVector512Single(mins.ToVector256().ToVector512()), Vector512.Create(HalfTable.Get(w + 2) * dx), acc);
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
@@ -150,18 +163,19 @@ internal static unsafe class QuantDot512
     }
 
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void Q4_Kx4(byte* w0, long rs, ActRow a, int k, float* y)
+    private static void Q4_Kx4(byte* w0, long rs, ActRow a, int k, float* y, byte* next)
     {
         byte* w1 = w0 + rs, w2 = w1 + rs, w3 = w2 + rs;
         Vector512<float> c0 = default, c1 = default, c2 = default, c3 = default;
         for (int b = 0; b < k / 256; b++, w0 += 144, w1 += 144, w2 += 144, w3 += 144)
         {
             PrefetchK(w0); PrefetchK(w1); PrefetchK(w2); PrefetchK(w3);
-            Q4KActs(a, b, out var x02, out var x13, out var x46, out var x57, out var d02, out var d13, out var d46, out var d57, out var ds);
-            c0 = Q4KBlock(w0, x02, x13, x46, x57, d02, d13, d46, d57, ds, c0);
-            c1 = Q4KBlock(w1, x02, x13, x46, x57, d02, d13, d46, d57, ds, c1);
-            c2 = Q4KBlock(w2, x02, x13, x46, x57, d02, d13, d46, d57, ds, c2);
-            c3 = Q4KBlock(w3, x02, x13, x46, x57, d02, d13, d46, d57, ds, c3);
+            PrefetchNext(next, b, 4 * 144);
+            Q4KActs(a, b, out var x02, out var x13, out var x46, out var x57, out var bs, out float dx);
+            c0 = Q4KBlock(w0, x02, x13, x46, x57, bs, dx, c0);
+            c1 = Q4KBlock(w1, x02, x13, x46, x57, bs, dx, c1);
+            c2 = Q4KBlock(w2, x02, x13, x46, x57, bs, dx, c2);
+            c3 = Q4KBlock(w3, x02, x13, x46, x57, bs, dx, c3);
         }
         y[0] = Vector512.Sum(c0); y[1] = Vector512.Sum(c1); y[2] = Vector512.Sum(c2); y[3] = Vector512.Sum(c3);
     }
@@ -173,8 +187,8 @@ internal static unsafe class QuantDot512
         for (int b = 0; b < k / 256; b++, w += 144)
         {
             PrefetchK(w);
-            Q4KActs(a, b, out var x02, out var x13, out var x46, out var x57, out var d02, out var d13, out var d46, out var d57, out var ds);
-            c = Q4KBlock(w, x02, x13, x46, x57, d02, d13, d46, d57, ds, c);
+            Q4KActs(a, b, out var x02, out var x13, out var x46, out var x57, out var bs, out float dx);
+            c = Q4KBlock(w, x02, x13, x46, x57, bs, dx, c);
         }
         return Vector512.Sum(c);
     }
@@ -190,25 +204,18 @@ internal static unsafe class QuantDot512
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static Vector512<float> Q6KBlock(byte* w, ActRow a, int b, Vector512<float> acc)
+    private static Vector512<float> Q6KBlock(byte* w, sbyte* x, Vector256<short> bsum, float dx, Vector512<float> acc)
     {
-        float d = HalfTable.Get(w + 208);
-        var sc8 = Sse2.LoadVector128((sbyte*)(w + 192));
-        var sc = Avx2.ConvertToVector256Int16(sc8).ToVector512Unsafe();
-        var dv = Vector512.Create(d);
-        sbyte* x = a.Q + 256 * b;
-        float* dx = a.D8 + 64 * b;
-        var s = Q6KHalf(w, x, dx, sc, 0, Vector512<float>.Zero);
-        s = Q6KHalf(w, x, dx, sc, 1, s);
-        acc = Avx512F.FusedMultiplyAdd(s, dv, acc);
-        // − d·Σ scale·32·d·sum16: the −32 offset of every value
-        return Avx512F.FusedMultiplyAddNegated(Avx512F.ConvertToVector512Single(Avx512F.ConvertToVector512Int32(sc8)) * dv,
-            Avx512F.LoadVector512(a.DSum16 + 16 * b), acc);
+        var sc = Avx2.ConvertToVector256Int16(Sse2.LoadVector128((sbyte*)(w + 192)));
+        var p = Q6KHalf(w, x, sc.ToVector512Unsafe(), 0) + Q6KHalf(w, x, sc.ToVector512Unsafe(), 1);
+        // − 32·Σ scale·(sum of its 16 activations): the −32 offset of every value
+        p -= Avx2.ShiftLeftLogical(Avx2.MultiplyAddAdjacent(sc, bsum), 5).ToVector512();
+        return Avx512F.FusedMultiplyAdd(Avx512F.ConvertToVector512Single(p), Vector512.Create(HalfTable.Get(w + 208) * dx), acc);
     }
 
-    /// <summary>Values [128n, 128n+128) of a Q6_K super-block (n a constant after inlining).</summary>
+    /// <summary>Σ scale·q·x over values [128n, 128n+128) of a Q6_K super-block (n a constant after inlining), q in 0..63.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static Vector512<float> Q6KHalf(byte* w, sbyte* x, float* dx, Vector512<short> sc, int n, Vector512<float> s)
+    private static Vector512<int> Q6KHalf(byte* w, sbyte* x, Vector512<short> sc, int n)
     {
         var m4 = Vector512.Create((byte)0x0F);
         var m30 = Vector512.Create((byte)0x30);
@@ -227,8 +234,7 @@ internal static unsafe class QuantDot512
             Avx512BW.PermuteVar32x16(sc, Groups((short)(8 * n))));
         var ph = Avx512BW.MultiplyAddAdjacent(Avx512BW.MultiplyAddAdjacent(hi, Avx512F.LoadVector512(x + 128 * n + 64)),
             Avx512BW.PermuteVar32x16(sc, Groups((short)(8 * n + 4))));
-        s = Avx512F.FusedMultiplyAdd(Avx512F.ConvertToVector512Single(pl), Avx512F.LoadVector512(dx + 32 * n), s);
-        return Avx512F.FusedMultiplyAdd(Avx512F.ConvertToVector512Single(ph), Avx512F.LoadVector512(dx + 32 * n + 16), s);
+        return pl + ph;
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
@@ -238,17 +244,21 @@ internal static unsafe class QuantDot512
     }
 
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void Q6_Kx4(byte* w0, long rs, ActRow a, int k, float* y)
+    private static void Q6_Kx4(byte* w0, long rs, ActRow a, int k, float* y, byte* next)
     {
         byte* w1 = w0 + rs, w2 = w1 + rs, w3 = w2 + rs;
         Vector512<float> c0 = default, c1 = default, c2 = default, c3 = default;
         for (int b = 0; b < k / 256; b++, w0 += 210, w1 += 210, w2 += 210, w3 += 210)
         {
             PrefetchK6(w0); PrefetchK6(w1); PrefetchK6(w2); PrefetchK6(w3);
-            c0 = Q6KBlock(w0, a, b, c0);
-            c1 = Q6KBlock(w1, a, b, c1);
-            c2 = Q6KBlock(w2, a, b, c2);
-            c3 = Q6KBlock(w3, a, b, c3);
+            PrefetchNext(next, b, 4 * 210);
+            sbyte* x = a.Q + 256 * b;
+            var bs = Avx.LoadVector256(a.BSum16 + 16 * b);
+            float dx = a.D[b];
+            c0 = Q6KBlock(w0, x, bs, dx, c0);
+            c1 = Q6KBlock(w1, x, bs, dx, c1);
+            c2 = Q6KBlock(w2, x, bs, dx, c2);
+            c3 = Q6KBlock(w3, x, bs, dx, c3);
         }
         y[0] = Vector512.Sum(c0); y[1] = Vector512.Sum(c1); y[2] = Vector512.Sum(c2); y[3] = Vector512.Sum(c3);
     }
@@ -260,7 +270,7 @@ internal static unsafe class QuantDot512
         for (int b = 0; b < k / 256; b++, w += 210)
         {
             PrefetchK6(w);
-            c = Q6KBlock(w, a, b, c);
+            c = Q6KBlock(w, a.Q + 256 * b, Avx.LoadVector256(a.BSum16 + 16 * b), a.D[b], c);
         }
         return Vector512.Sum(c);
     }

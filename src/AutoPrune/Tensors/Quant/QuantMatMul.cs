@@ -18,7 +18,7 @@ public static unsafe class QuantMatMul
         if (m == 0 || n == 0) return;
         fixed (float* px = x, py = y, pb = bias)
         {
-            var acts = QuantizedActivations.For(px, m, k);
+            var acts = QuantizedActivations.For(px, m, k, w.DType);
             float* bp = bias.IsEmpty ? null : pb;
             var level = Simd.Level;
             int chunks = (n + RowChunk - 1) / RowChunk;
@@ -54,7 +54,13 @@ public static unsafe class QuantMatMul
                 var a = ActRow.Of(acts, i);
                 float* yi = y + (long)i * n;
                 int r = r0;
-                for (; r + 4 <= r1; r += 4) QuantDot512.Dot4(t, w.Data + r * rowBytes, rowBytes, a, k, yi + r);
+                for (; r + 4 <= r1; r += 4)
+                {
+                    // The first X row streams W from memory: fetch the next 4 rows meanwhile, into the next chunk too
+                    // (whichever thread takes it then finds them in a cache rather than in DRAM).
+                    byte* next = i == 0 && r + 8 <= n ? w.Data + (r + 4) * rowBytes : null;
+                    QuantDot512.Dot4(t, w.Data + r * rowBytes, rowBytes, a, k, yi + r, next);
+                }
                 for (; r < r1; r++) yi[r] = QuantDot512.Dot1(t, w.Data + r * rowBytes, a, k);
                 if (bias != null)
                     for (r = r0; r < r1; r++) yi[r] += bias[r];
@@ -90,7 +96,7 @@ public static unsafe class QuantMatMul
         int n = w.Rows, k = w.Cols;
         fixed (float* px = x)
         {
-            var acts = QuantizedActivations.For(px, m, k);
+            var acts = QuantizedActivations.For(px, m, k, w.DType);
             for (int i = 0; i < m; i++)
                 for (int r = 0; r < n; r++)
                     y[i * n + r] = QuantDot.Reference(w.DType, w.Data + r * w.RowBytes, ActRow.Of(acts, i), k) + (bias.IsEmpty ? 0 : bias[r]);

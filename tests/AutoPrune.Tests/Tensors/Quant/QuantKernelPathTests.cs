@@ -111,10 +111,10 @@ public sealed unsafe class QuantKernelPathTests
             fixed (byte* p = wb)
             fixed (float* px = x)
             {
-                var a = ActRow.Of(QuantizedActivations.For(px, 1, k), 0);
+                var a = ActRow.Of(QuantizedActivations.For(px, 1, k, t), 0);
                 long rb = t.ByteCount(k);
                 float* four = stackalloc float[4];
-                QuantDot512.Dot4(t, p + rb, rb, a, k, four);
+                QuantDot512.Dot4(t, p + rb, rb, a, k, four, p);
                 for (int r = 0; r < 4; r++)
                     Assert.Equal(QuantDot512.Dot1(t, p + (r + 1) * rb, a, k), four[r]);
             }

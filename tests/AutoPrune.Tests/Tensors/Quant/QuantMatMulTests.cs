@@ -112,17 +112,45 @@ public sealed unsafe class QuantMatMulTests
     }
 
     [Fact]
-    public void ActivationQuantization_IsPerBlockOf32()
+    public void ActivationQuantization_IsPerBlockOf32_ForQ8_0()
     {
         var x = new float[64];
         x[0] = 127; x[1] = -63.5f; x[32] = 0.5f;
         fixed (float* px = x)
         {
-            var acts = QuantizedActivations.For(px, 1, 64);
+            var acts = QuantizedActivations.For(px, 1, 64, DType.Q8_0);
+            Assert.Equal(32, acts.Block);
             Assert.Equal(1f, acts.D[0]); Assert.Equal(0.5f / 127, acts.D[1]);
             Assert.Equal(127, acts.Q[0]); Assert.Equal(-64, acts.Q[1]); // −63.5 → −64 (half to even)
             Assert.Equal(127, acts.Q[32]);
-            Assert.Equal(63, acts.Sum32[0]); Assert.Equal(63, acts.Sum16[0]); Assert.Equal(0, acts.Sum16[1]);
+            Assert.Equal(63, acts.Sum32[0]); Assert.Equal(-64, acts.Q16[1]);
+        }
+    }
+
+    [Fact]
+    public void ActivationQuantization_IsPerSuperBlockOf256_ForKTypes()
+    {
+        var x = new float[512];
+        x[0] = -2.54f;               // max |x| of the first 256: scale 127/2.54 = 50
+        x[1] = 0.01f;                // 0.5 → 0 (half to even)
+        x[2] = 0.03f;                // 1.5 → 2
+        x[17] = 1f;                  // second group of 16
+        x[40] = -0.5f;               // second block of 32
+        x[256 + 5] = 4;              // second super-block: scale 127/4
+        x[256 + 6] = 1;              // 31.75 → 32
+        fixed (float* px = x)
+        {
+            foreach (var t in new[] { DType.Q4_K, DType.Q5_K, DType.Q6_K })
+            {
+                var acts = QuantizedActivations.For(px, 1, 512, t);
+                Assert.Equal(256, acts.Block);
+                Assert.Equal(1 / (127 / 2.54f), acts.D[0]); Assert.Equal(4 / 127f, acts.D[1], 1e-9f);
+                Assert.Equal(-127, acts.Q[0]); Assert.Equal(0, acts.Q[1]); Assert.Equal(2, acts.Q[2]);
+                Assert.Equal(50, acts.Q[17]); Assert.Equal(-25, acts.Q[40]);
+                Assert.Equal(127, acts.Q[256 + 5]); Assert.Equal(32, acts.Q[256 + 6]);
+                Assert.Equal(-125, acts.BSum16[0]); Assert.Equal(50, acts.BSum16[1]); Assert.Equal(-25, acts.BSum16[2]);
+                Assert.Equal(-75, acts.BSum32[0]); Assert.Equal(-25, acts.BSum32[1]); Assert.Equal(159, acts.BSum32[8]);
+            }
         }
     }
 }
