@@ -86,7 +86,7 @@ public sealed class SyntheticVisionTower : IDisposable
 
     /// <summary>
     /// Median milliseconds to run the tower over <paramref name="tiles"/> tiles of random pixels and the projector over
-    /// their features, as <c>EncodeImage</c> does (tiles in parallel, as LLaVA-NeXT runs them; the first run warms up).
+    /// their features, as <c>EncodeImage</c> does (LLaVA-NeXT's tiles one after another; the first run warms up).
     /// </summary>
     public double MeasureTilesMs(int tiles, int reps, int seed = 5)
     {
@@ -98,14 +98,11 @@ public sealed class SyntheticVisionTower : IDisposable
             pixels[t] = new float[v.NumChannels * v.ImageSize * v.ImageSize];
             for (int i = 0; i < pixels[t].Length; i++) pixels[t][i] = (float)(rng.NextDouble() * 4 - 2);
         }
-        var outs = new VisionOutput[tiles];
         int tokens = Tower.FeatureTokens, dv = v.HiddenSize;
         var features = new float[tiles * tokens * dv];
         void Once()
         {
-            Parallelism.For(tiles, (Tower, pixels, outs), static (ref readonly (ClipVisionTower tower, float[][] pixels, VisionOutput[] outs) s, int t) =>
-                s.outs[t] = s.tower.Forward(s.pixels[t]));
-            for (int t = 0; t < tiles; t++) outs[t].Features.CopyTo(features, t * tokens * dv);
+            for (int t = 0; t < tiles; t++) Tower.Forward(pixels[t]).Features.CopyTo(features, t * tokens * dv);
             Projector.Forward(features, tiles * tokens);
         }
         Once();

@@ -131,7 +131,11 @@ public static class VisionProfile
                 var steps = new (string Name, double Gflop, Action Run)[]
                 {
                     ("QKᵀ", 2.0 * n * n * hd / 1e9, () => MatMul.Linear(qh, n, kw, default, s)),
-                    ("scale + softmax rows", 0, () =>
+                    ("softmax rows (SoftmaxScaled)", 0, () =>
+                    {
+                        for (int i = 0; i < n; i++) Ops.SoftmaxScaled(s.AsSpan(i * n, n), scale);
+                    }),
+                    ("  vs scale, then Softmax", 0, () =>
                     {
                         for (int i = 0; i < n; i++)
                         {

@@ -186,7 +186,7 @@ internal static unsafe class GemmKernel
 
     /// <summary>Rows r0..r7 (8 consecutive k each) -> 8 vectors of 8 rows at one k, stored stride apart.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static void Transpose8x8Store(Vector256<float> r0, Vector256<float> r1, Vector256<float> r2, Vector256<float> r3,
+    internal static void Transpose8x8Store(Vector256<float> r0, Vector256<float> r1, Vector256<float> r2, Vector256<float> r3,
         Vector256<float> r4, Vector256<float> r5, Vector256<float> r6, Vector256<float> r7, float* o, int stride)
     {
         var t0 = Avx.UnpackLow(r0, r1); var t1 = Avx.UnpackHigh(r0, r1);

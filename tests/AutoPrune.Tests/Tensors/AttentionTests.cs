@@ -101,11 +101,12 @@ public sealed class AttentionTests
             Assert.Equal(BitConverter.SingleToInt32Bits(one[i]), BitConverter.SingleToInt32Bits(two[i]));
     }
 
-    [Fact]
-    public void DenseNonCausalDoesNotDependOnThreadCount()
+    [Theory]
+    [InlineData(300, 4, 2, 48)]
+    [InlineData(197, 3, 3, 12)]   // head_dim not a multiple of 8: Vᵀ gathered without the 8x8 blocks
+    public void DenseNonCausalDoesNotDependOnThreadCount(int n, int heads, int kvHeads, int hd)
     {
-        // 300 rows non-causal: the per-head GEMM path (S = QKᵀ, softmax, PV), 2 query heads per KV head.
-        int n = 300, heads = 4, kvHeads = 2, hd = 48;
+        // 192+ rows non-causal: the per-head GEMM path (S = QKᵀ, softmax, PV), heads in parallel, GQA groups.
         var rng = new Random(12);
         var q = Rand(rng, n * heads * hd, 3f); var k = Rand(rng, n * kvHeads * hd, 1f); var v = Rand(rng, n * kvHeads * hd, 1f);
         var one = new float[q.Length];

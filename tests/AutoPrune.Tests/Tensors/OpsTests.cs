@@ -69,6 +69,55 @@ public sealed class OpsTests
         Assert.Equal(1.0, a.Sum(v => (double)v), 5);
     }
 
+    public static TheoryData<SimdLevel, int, float> ScaledSoftmaxCases()
+    {
+        var d = new TheoryData<SimdLevel, int, float>();
+        foreach (var l in Simd.Supported)
+            foreach (var n in new[] { 1, 7, 16, 17, 33, 577 })
+            {
+                d.Add(l, n, 0.125f);
+                d.Add(l, n, 1f);   // with inputs up to ±60: arguments far below the float exp's range, which must give 0
+            }
+        return d;
+    }
+
+    [Theory, MemberData(nameof(ScaledSoftmaxCases))]
+    public void SoftmaxScaledMatchesTheDoubleReference(SimdLevel level, int n, float scale)
+    {
+        var x = Rand(n, scale == 1f ? 60f : 40f, n + 3);
+        var a = (float[])x.Clone();
+        using (Simd.Use(level)) Ops.SoftmaxScaled(a, scale);
+        double max = x.Max(v => (double)(v * scale)), sum = x.Sum(v => Math.Exp(v * scale - max));
+        var want = x.Select(v => (float)(Math.Exp(v * scale - max) / sum)).ToArray();
+        // The float argument x·scale − max carries an error of about an ulp of its size, which exp turns into a relative one.
+        for (int i = 0; i < n; i++)
+            Assert.True(Math.Abs(a[i] - (double)want[i]) <= (2e-6 + 1.2e-7 * Math.Abs(x[i] * scale - max)) * want[i] + 1e-37,
+                $"{level.Name()} [{i}] {a[i]:R} vs {want[i]:R}");
+        Assert.Equal(1.0, a.Sum(v => (double)v), 5);
+    }
+
+    [Fact]
+    public void ExpNonPositiveIsWithinTwoUlp()
+    {
+        if (Simd.Best < SimdLevel.Avx512) return;   // an AVX-512 kernel; the other levels use the runtime's exp
+        var xs = new List<float> { 0f, -0f, -1e-30f, -1e-7f, float.NegativeInfinity, -87.3f, -88f, -103.9f, -104f, -200f, float.MinValue };
+        for (int i = 0; i <= 200_000; i++) xs.Add(-104f * i / 200_000);
+        var lanes = new float[16];
+        for (int i = 0; i < xs.Count; i += 16)
+        {
+            int c = Math.Min(16, xs.Count - i);
+            Array.Clear(lanes);
+            xs.CopyTo(i, lanes, 0, c);
+            var e = Ops.ExpNonPositive(System.Runtime.Intrinsics.Vector512.Create(lanes));
+            for (int j = 0; j < c; j++)
+            {
+                float want = (float)Math.Exp(lanes[j]), have = e[j];
+                bool ok = want < 1.2e-38f ? Math.Abs(have - want) <= 2e-45 : UlpDiff(have, want) <= 2;
+                Assert.True(ok, $"exp({lanes[j]:R}) = {have:R}, want {want:R}");
+            }
+        }
+    }
+
     [Theory, MemberData(nameof(Lengths))]
     public void GeluIsWithinOneUlpOfTheDoubleReference(int n)
     {

@@ -78,14 +78,15 @@ public sealed class SimdPathTests
     [Theory, MemberData(nameof(Levels))]
     public void Attention_MatchesReference(SimdLevel level)
     {
-        foreach (var (nq, nk, heads, kv, hd) in new[] { (1, 700, 4, 2, 64), (33, 33, 4, 4, 32), (7, 65, 8, 1, 128) })
+        // The last shape is the vision tower's dense path (non-causal, 192+ rows: per-head GEMMs and the scaled softmax).
+        foreach (var (nq, nk, heads, kv, hd, causal) in new[] { (1, 700, 4, 2, 64, true), (33, 33, 4, 4, 32, true), (7, 65, 8, 1, 128, true), (300, 300, 4, 2, 48, false) })
         {
             var rng = new Random(nq + nk);
             float[] R(int n) { var a = new float[n]; for (int i = 0; i < n; i++) a[i] = (float)(rng.NextDouble() * 2 - 1); return a; }
             var q = R(nq * heads * hd); var k = R(nk * kv * hd); var v = R(nk * kv * hd);
             var expected = new float[q.Length]; var actual = new float[q.Length];
-            Attention.ForwardReference(q, nq, k, v, nk, heads, kv, hd, true, expected);
-            using (Simd.Use(level)) Attention.Forward(q, nq, k, v, nk, heads, kv, hd, true, actual);
+            Attention.ForwardReference(q, nq, k, v, nk, heads, kv, hd, causal, expected);
+            using (Simd.Use(level)) Attention.Forward(q, nq, k, v, nk, heads, kv, hd, causal, actual);
             for (int i = 0; i < q.Length; i++) Assert.True(Math.Abs(actual[i] - expected[i]) <= 3e-5, $"{level.Name()} [{i}]");
         }
     }

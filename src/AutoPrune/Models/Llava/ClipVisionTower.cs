@@ -24,6 +24,7 @@ public sealed class ClipVisionTower
     private readonly float[] _posEmb;        // [P+1, Dv]
     private readonly float[] _preW, _preB;
     private readonly ClipEncoderLayer[] _layers;
+    private ClipEncoderLayer.Scratch? _spare;
 
     public ClipVisionTower(LlavaConfig config, ModelWeights w)
     {
@@ -70,7 +71,9 @@ public sealed class ClipVisionTower
         var h = new float[n * d];
         Ops.LayerNorm(emb, _preW, _preB, _c.LayerNormEps, h, n);
 
-        var scratch = new ClipEncoderLayer.Scratch(n, _c);
+        // The layers' scratch (21 MB at CLIP-L) is kept for the next image: allocating it each time costs page faults
+        // and gen-2 collections. A concurrent call finds the slot empty and allocates its own.
+        var scratch = Interlocked.Exchange(ref _spare, null) ?? new ClipEncoderLayer.Scratch(n, _c);
         float[] clsAttn = [];
         float[] keys = [];
         for (int i = 0; i < _layers.Length; i++)
@@ -88,6 +91,7 @@ public sealed class ClipVisionTower
                 keys = scratch.K.AsSpan(d, np * d).ToArray();
             }
         }
+        Volatile.Write(ref _spare, scratch);
         var features = _keepCls ? h : h.AsSpan(d).ToArray();
         return new VisionOutput(features, FeatureTokens, clsAttn, keys);
     }

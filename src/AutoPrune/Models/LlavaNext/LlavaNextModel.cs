@@ -141,15 +141,16 @@ public sealed class LlavaNextModel : IVisionLanguageModel
     /// <summary>The packed visual tokens of a decoded image (see <see cref="EncodeAnyres(RgbImage)"/>).</summary>
     public ImageFeatures EncodeImage(RgbImage image) => EncodeAnyres(image).Features;
 
-    /// <summary>Preprocessing, the vision tower on every tile (tiles run in parallel), the projector and the packing.</summary>
+    /// <summary>Preprocessing, the vision tower on every tile, the projector and the packing.</summary>
     public AnyresFeatures EncodeAnyres(RgbImage image) => EncodeAnyres(ImageProcessor.Process(image));
 
     public AnyresFeatures EncodeAnyres(AnyresImage img)
     {
         var per = new VisionOutput[img.Tiles];
-        // Tiles are independent; each tower forward is deterministic, so the result does not depend on the scheduling.
-        Parallelism.For(img.Tiles, (per, img, Vision), static (ref readonly (VisionOutput[] per, AnyresImage img, ClipVisionTower vision) s, int t) =>
-            s.per[t] = s.vision.Forward(s.img.Tile(t).ToArray()));
+        // One tile after another, each on every core: the tower's GEMMs and attention heads split evenly over the
+        // threads, whereas tiles in parallel leave cores idle whenever the thread count does not divide the tile count
+        // (5 tiles on 2 threads ran as 3 rounds of single-threaded towers).
+        for (int t = 0; t < img.Tiles; t++) per[t] = Vision.Forward(img.Tile(t).ToArray());
         int tokens = per[0].Tokens, dv = Config.Llava.Vision.HiddenSize;
         var selected = new float[img.Tiles * tokens * dv];
         for (int t = 0; t < img.Tiles; t++) per[t].Features.CopyTo(selected, t * tokens * dv);
