@@ -13,7 +13,8 @@ public static class QuantQuick
 {
     public static int Run(string[] args)
     {
-        int reps = 10, threads = Environment.ProcessorCount, m = 576, copies = 1;
+        int reps = 10, threads = Environment.ProcessorCount, m = 576, copies = 1, nPanel = 4096;
+        int[]? panels = null, crossover = null;
         string? simd = null;
         for (int i = 1; i < args.Length; i++)
         {
@@ -22,7 +23,12 @@ public static class QuantQuick
             else if (args[i] == "--simd") simd = args[++i];
             else if (args[i] == "--m") m = int.Parse(args[++i], CultureInfo.InvariantCulture);
             else if (args[i] == "--copies") copies = int.Parse(args[++i], CultureInfo.InvariantCulture);
+            else if (args[i] == "--panels") panels = args[++i].Split(',').Select(v => int.Parse(v, CultureInfo.InvariantCulture)).ToArray();
+            else if (args[i] == "--n") nPanel = int.Parse(args[++i], CultureInfo.InvariantCulture);
+            else if (args[i] == "--crossover") crossover = args[++i].Split(',').Select(v => int.Parse(v, CultureInfo.InvariantCulture)).ToArray();
         }
+        if (crossover != null) return Crossover(crossover, nPanel, reps, threads);
+        if (panels != null) return Panels(panels, nPanel, reps, threads);
         var levels = simd == "all" ? Simd.Supported.Where(l => l >= SimdLevel.Avx2).ToArray()
             : [simd == null ? Simd.Level : Enum.Parse<SimdLevel>(simd, ignoreCase: true)];
         Parallelism.MaxThreads = threads;
@@ -35,6 +41,7 @@ public static class QuantQuick
             var g = InterleavedBenchmark.Gemm(m, 4096, 4096, types, Math.Max(3, reps / 2));
             foreach (var r in g)
                 Console.WriteLine($"GEMM {m}x4096x4096 {r.WeightDType.Name(),-5} {r.Best,7:F1} GFLOP/s (median {r.Median,6:F1})  {r.Best / g[0].Best,5:F2}x BF16");
+            if (level == SimdLevel.Avx512) PanelRows([64, m], 4096, Math.Max(3, reps / 2));
             var i8 = Int8Prefill(m, reps: 3);
             Console.WriteLine($"GEMM {m}x4096x4096 Q8_0 on the int8 decode kernels instead of decoded panels: {i8.Int8:F1} GFLOP/s vs BF16 {i8.Bf16:F1} ({i8.Int8 / i8.Bf16:F2}x)");
             var v = InterleavedBenchmark.Gemv(4096, 11008, types, reps, copies);
@@ -44,6 +51,49 @@ public static class QuantQuick
         }
         Console.WriteLine($"load average {LoadAverage()}");
         return 0;
+    }
+
+    /// <summary>`--panels M,M,.. [--n N]`: only the prefill GEMMs M x N x 4096, panels decoded directly vs in two steps.</summary>
+    private static int Panels(int[] ms, int n, int reps, int threads)
+    {
+        Parallelism.MaxThreads = threads;
+        Console.WriteLine($"{Simd.CpuModel()}; {threads} thread(s), {reps} reps interleaved; load average {LoadAverage()}");
+        PanelRows(ms, n, reps);
+        Console.WriteLine($"load average {LoadAverage()}");
+        return 0;
+    }
+
+    /// <summary>`--crossover M,M,..`: int8 block kernels vs the packed GEMM on decoded panels at each M (where Gemm.SmallM should sit).</summary>
+    private static int Crossover(int[] ms, int n, int reps, int threads)
+    {
+        Parallelism.MaxThreads = threads;
+        Console.WriteLine($"{Simd.CpuModel()}; {threads} thread(s), {reps} reps interleaved; M x {n} x 4096; load average {LoadAverage()}");
+        foreach (var t in new[] { DType.Q4_K, DType.Q6_K, DType.Q8_0 })
+            foreach (int m in ms)
+            {
+                var (i8, packed) = InterleavedBenchmark.QuantCrossover(m, n, 4096, t, reps);
+                Console.WriteLine($"M {m,4} {t.Name(),-5} int8 kernels {i8,6:F1} GFLOP/s, packed decoded panels {packed,6:F1} ({packed / i8:F2}x)");
+            }
+        Console.WriteLine($"load average {LoadAverage()}");
+        return 0;
+    }
+
+    private static void PanelRows(int[] ms, int n, int reps)
+    {
+        foreach (var t in new[] { DType.Q4_K, DType.Q6_K, DType.Q8_0 })
+        {
+            var (direct, twoStep, bf16, bf16Previous) = InterleavedBenchmark.PanelPacking(n, 4096, t, reps);
+            Console.WriteLine($"packing W {n}x4096 {t.Name(),-5} one thread: directly {direct,5:F3} ns/weight, two steps {twoStep,5:F3} ({twoStep / direct:F2}x as long); " +
+                              $"BF16 {bf16,5:F3}, AVX2 packer {bf16Previous,5:F3} ({bf16Previous / bf16:F2}x as long)");
+        }
+        foreach (int m in ms)
+            foreach (var t in new[] { DType.Q4_K, DType.Q6_K, DType.Q8_0 })
+            {
+                var (direct, twoStep, bf16, bf16Previous) = InterleavedBenchmark.QuantPanels(m, n, 4096, t, reps);
+                Console.WriteLine($"GEMM {m}x{n}x4096 {t.Name(),-5} panels decoded into the packed layout {direct,6:F1} GFLOP/s, " +
+                                  $"via F32 rows + packer {twoStep,6:F1} ({direct / twoStep:F2}x); BF16 {bf16,6:F1} ({direct / bf16:F2}x BF16), " +
+                                  $"BF16 with the AVX2 packer {bf16Previous,6:F1} ({bf16 / bf16Previous:F2}x)");
+            }
     }
 
     /// <summary>The alternative prefill design, measured: Q8_0 through QuantMatMul (int8 activations) against BF16, alternating.</summary>

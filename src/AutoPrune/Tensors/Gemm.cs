@@ -181,7 +181,7 @@ public static unsafe class Gemm
         {
             int kc = Math.Min(KC, k - k0);
             bool load = k0 > 0, last = k0 + KC >= k;
-            PackB(w, n0, ncPad, k0, kc, pb);
+            PackB(w, n0, ncPad, k0, kc, pb, wide);
             float* aBlock = pa + (long)mPad * k0;
             for (int ic = mStart; ic < mEnd; ic += MC)
             {

@@ -94,18 +94,42 @@ internal static unsafe class GemmKernel
     }
 
     /// <summary>
+    /// Benchmarks only: pack W with the AVX2 packers (and block types through an F32 row buffer) at AVX-512 too, to
+    /// time them against <see cref="PanelTranspose512"/> and <see cref="Quant.QuantPanel512"/> in one process.
+    /// </summary>
+    internal static bool PreviousPackers { get; set; }
+
+    /// <summary>
     /// Packs rows [n0, n0+nc) x columns [k0, k0+kc) of W (row-major [N,K], file dtype) into NR-wide
     /// panels: panel q holds kc steps of 16 consecutive W rows, zero rows past N. Converts to F32
     /// on the way and transposes 8x8 blocks in registers so each W element costs a few shuffles.
+    /// <paramref name="wide"/>: the caller's level is AVX-512 (block types then decode with <see cref="Quant.QuantPanel512"/>).
     /// </summary>
-    public static void PackB(Weight w, int n0, int nc, int k0, int kc, float* dst)
+    public static void PackB(Weight w, int n0, int nc, int k0, int kc, float* dst, bool wide)
     {
-        switch (w.DType)
+        wide &= !PreviousPackers;
+        var t = w.DType;
+        if (wide && !t.IsQuantized() && kc % 16 == 0)
+        {
+            // Whole 16-row panels through the AVX-512 transpose; a panel at the N edge through the AVX2 packer below.
+            int size = t.Size(), n = w.Rows, k = w.Cols;
+            long rowBytes = (long)k * size;
+            int q = 0;
+            for (; q < nc && n0 + q + NR <= n; q += NR)
+            {
+                byte* rows = w.Data + ((long)(n0 + q) * k + k0) * size;
+                Tensors.PanelTranspose512.PackFloatPanel(t, rows, rowBytes, kc, dst + (long)q * kc,
+                    q + NR < nc && n0 + q + 2 * NR <= n ? rows + NR * rowBytes : null);
+            }
+            if (q == nc) return;
+            n0 += q; nc -= q; dst += (long)q * kc;
+        }
+        switch (t)
         {
             case DType.F32: PackB<F32Rows>(w, n0, nc, k0, kc, dst); break;
             case DType.BF16: PackB<BF16Rows>(w, n0, nc, k0, kc, dst); break;
             case DType.F16: PackB<F16Rows>(w, n0, nc, k0, kc, dst); break;
-            default: Quant.QuantPanel.PackB(w, n0, nc, k0, kc, dst); break;   // block types: decoded 16 rows at a time
+            default: Quant.QuantPanel.PackB(w, n0, nc, k0, kc, dst, wide); break;   // block types: decoded 16 rows at a time
         }
     }
 

@@ -60,7 +60,7 @@ public sealed class SimdPathTests
         try
         {
             foreach (var (m, n, k) in new[] { (24, 64, 300), (37, 97, 520), (130, 260, 33), (124, 96, 300) })
-                foreach (var dt in new[] { DType.F32, DType.BF16 })
+                foreach (var dt in new[] { DType.F32, DType.BF16, DType.F16 })
                 {
                     var w = SyntheticWeights.Create("w", dt, [n, k], 5, 1f, owners);
                     var x = Random(m * k, 9);

@@ -17,15 +17,21 @@ internal static unsafe class QuantPanel
     [ThreadStatic] private static Weight? t_rows;   // NR x KC F32 rows over a per-thread native buffer
 
     /// <summary>
-    /// <see cref="GemmKernel.PackB(Weight, int, int, int, int, float*)"/> for block types. Column range [k0, k0+kc)
-    /// must be whole blocks (KC is a multiple of 256 and rows are whole blocks, so every K block is).
+    /// <see cref="GemmKernel.PackB(Weight, int, int, int, int, float*, bool)"/> for block types. Column range [k0, k0+kc)
+    /// must be whole blocks (KC is a multiple of 256 and rows are whole blocks, so every K block is). With
+    /// <paramref name="wide"/> (AVX-512), Q8_0/Q4_K/Q6_K decode straight into the packed layout.
     /// </summary>
-    public static void PackB(Weight w, int n0, int nc, int k0, int kc, float* dst)
+    public static void PackB(Weight w, int n0, int nc, int k0, int kc, float* dst, bool wide)
     {
         var t = w.DType;
         int be = t.BlockElements(), bb = t.BlockBytes(), n = w.Rows;
         if (k0 % be != 0 || kc % be != 0 || kc > KC)
             throw new ArgumentException($"{w.Name}: K block [{k0}, {k0 + kc}) is not whole {t.Name()} blocks");
+        if (wide && !GemmKernel.PreviousPackers && QuantPanel512.Handles(t))
+        {
+            QuantPanel512.PackB(w, n0, nc, k0, kc, dst);
+            return;
+        }
         var rows = t_rows ??= new Weight("panel", DType.F32, [NR, KC], (byte*)NativeMemory.AlignedAlloc(NR * KC * sizeof(float), 64));
         float* buf = (float*)rows.Data;
         long rowBytes = w.RowBytes;
@@ -38,7 +44,7 @@ internal static unsafe class QuantPanel
                 if (row < n) Rows(t, w.Data + row * rowBytes + (long)(k0 / be) * bb, o, kc / be);
                 else new Span<float>(o, kc).Clear();
             }
-            GemmKernel.PackB(rows, 0, NR, 0, kc, dst + (long)q * kc);
+            GemmKernel.PackB(rows, 0, NR, 0, kc, dst + (long)q * kc, wide: false);
         }
     }
 
