@@ -17,8 +17,9 @@ public sealed record DecodeBreakdown(KvCacheType KvCache, double TokenMs, double
     public double OtherMs => Math.Max(0, TokenMs - GemvMs - AttentionMs);
     public double GemvGBps => WeightBytes / (GemvMs * 1e6);
     public double AttentionGBps => KvBytes / (AttentionMs * 1e6);
-    /// <summary>Percent of the token time not spent in GEMVs (attention included).</summary>
-    public double OutsideGemvPercent => 100 * (TokenMs - GemvMs) / TokenMs;
+    /// <summary>Percent of the token time not spent in GEMVs (attention included); 0 when noise puts the step's median
+    /// below the GEMVs' (as <see cref="OtherMs"/>).</summary>
+    public double OutsideGemvPercent => Math.Max(0, 100 * (TokenMs - GemvMs) / TokenMs);
 }
 
 public static class DecodeBenchmark

@@ -84,8 +84,21 @@ public static unsafe partial class Attention
         bool wide = j.Wide;
         fixed (float* S = scores)
         {
+            // Rows four at a time: each query head is loaded once for four keys, and each head's accumulator once for
+            // four values (the dots, and every element's FMA chain, are the one-row kernel's, in the same order).
+            // Measured 11-15% faster for F32 and 8-10% for BF16 than one row at a time (7B shape, 636 keys, 32
+            // layers, AVX2 and AVX-512, medians of 40 interleaved repetitions on the loaded 2-vCPU Xeon).
             byte* krow = j.K + t0 * rowBytes;
-            for (int t = 0; t < cnt; t++, krow += rowBytes)
+            int t = 0;
+            for (; t + 4 <= cnt; t += 4, krow += 4 * rowBytes)
+                for (int h = 0; h < heads; h++)
+                {
+                    byte* kh = krow + h / j.Group * headBytes;
+                    for (int r = 0; r < 4; r++) Ahead(kh + r * rowBytes, headBytes);
+                    if (wide) Dot512x4<TRows>(j.Q + h * hd, kh, rowBytes, hd, S + h * DecodeChunk + t);
+                    else Dot256x4<TRows>(j.Q + h * hd, kh, rowBytes, hd, S + h * DecodeChunk + t);
+                }
+            for (; t < cnt; t++, krow += rowBytes)
                 for (int h = 0; h < heads; h++)
                 {
                     byte* kh = krow + h / j.Group * headBytes;
@@ -103,7 +116,15 @@ public static unsafe partial class Attention
             }
 
             byte* vrow = j.V + t0 * rowBytes;
-            for (int t = 0; t < cnt; t++, vrow += rowBytes)
+            t = 0;
+            for (; t + 4 <= cnt; t += 4, vrow += 4 * rowBytes)
+                for (int h = 0; h < heads; h++)
+                {
+                    byte* vh = vrow + h / j.Group * headBytes;
+                    for (int r = 0; r < 4; r++) Ahead(vh + r * rowBytes, headBytes);
+                    AddScaled4<TRows>(part + h * (hd + 2) + 2, vh, rowBytes, S + h * DecodeChunk + t, hd, wide);
+                }
+            for (; t < cnt; t++, vrow += rowBytes)
                 for (int h = 0; h < heads; h++)
                 {
                     byte* vh = vrow + h / j.Group * headBytes;
@@ -228,6 +249,113 @@ public static unsafe partial class Attention
         var b = Vector256.Create(w);
         for (; i + 8 <= n; i += 8) Avx.Store(acc + i, Fma.MultiplyAdd(b, TRows.Load8(x + i * e), Avx.LoadVector256(acc + i)));
         for (; i < n; i++) acc[i] = MathF.FusedMultiplyAdd(w, TRows.Load1(x + i * e), acc[i]);
+    }
+
+    /// <summary>Dot512 of one query head with the same head of 4 rows rb bytes apart, into s[0..3].</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void Dot512x4<TRows>(float* a, byte* b, long rb, int n, float* s) where TRows : struct, IKvRows
+    {
+        var a0 = Vector512<float>.Zero; var c0 = a0; var a1 = a0; var c1 = a0; var a2 = a0; var c2 = a0; var a3 = a0; var c3 = a0;
+        byte* b1 = b + rb, b2 = b + 2 * rb, b3 = b + 3 * rb;
+        int i = 0, e = TRows.Bytes;
+        for (; i + 32 <= n; i += 32)
+        {
+            var x = Avx512F.LoadVector512(a + i); var y = Avx512F.LoadVector512(a + i + 16);
+            int o = i * e, p = (i + 16) * e;
+            a0 = Avx512F.FusedMultiplyAdd(x, TRows.Load16(b + o), a0); c0 = Avx512F.FusedMultiplyAdd(y, TRows.Load16(b + p), c0);
+            a1 = Avx512F.FusedMultiplyAdd(x, TRows.Load16(b1 + o), a1); c1 = Avx512F.FusedMultiplyAdd(y, TRows.Load16(b1 + p), c1);
+            a2 = Avx512F.FusedMultiplyAdd(x, TRows.Load16(b2 + o), a2); c2 = Avx512F.FusedMultiplyAdd(y, TRows.Load16(b2 + p), c2);
+            a3 = Avx512F.FusedMultiplyAdd(x, TRows.Load16(b3 + o), a3); c3 = Avx512F.FusedMultiplyAdd(y, TRows.Load16(b3 + p), c3);
+        }
+        if (i + 16 <= n)
+        {
+            var x = Avx512F.LoadVector512(a + i);
+            int o = i * e;
+            a0 = Avx512F.FusedMultiplyAdd(x, TRows.Load16(b + o), a0); a1 = Avx512F.FusedMultiplyAdd(x, TRows.Load16(b1 + o), a1);
+            a2 = Avx512F.FusedMultiplyAdd(x, TRows.Load16(b2 + o), a2); a3 = Avx512F.FusedMultiplyAdd(x, TRows.Load16(b3 + o), a3);
+            i += 16;
+        }
+        float s0 = Vector512.Sum(a0 + c0), s1 = Vector512.Sum(a1 + c1), s2 = Vector512.Sum(a2 + c2), s3 = Vector512.Sum(a3 + c3);
+        for (; i < n; i++)
+        {
+            float x = a[i];
+            int o = i * e;
+            s0 = MathF.FusedMultiplyAdd(x, TRows.Load1(b + o), s0); s1 = MathF.FusedMultiplyAdd(x, TRows.Load1(b1 + o), s1);
+            s2 = MathF.FusedMultiplyAdd(x, TRows.Load1(b2 + o), s2); s3 = MathF.FusedMultiplyAdd(x, TRows.Load1(b3 + o), s3);
+        }
+        s[0] = s0; s[1] = s1; s[2] = s2; s[3] = s3;
+    }
+
+    /// <summary>Dot256 of one query head with the same head of 4 rows rb bytes apart, into s[0..3].</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void Dot256x4<TRows>(float* a, byte* b, long rb, int n, float* s) where TRows : struct, IKvRows
+    {
+        var a0 = Vector256<float>.Zero; var c0 = a0; var a1 = a0; var c1 = a0; var a2 = a0; var c2 = a0; var a3 = a0; var c3 = a0;
+        byte* b1 = b + rb, b2 = b + 2 * rb, b3 = b + 3 * rb;
+        int i = 0, e = TRows.Bytes;
+        for (; i + 16 <= n; i += 16)
+        {
+            var x = Avx.LoadVector256(a + i); var y = Avx.LoadVector256(a + i + 8);
+            int o = i * e, p = (i + 8) * e;
+            a0 = Fma.MultiplyAdd(x, TRows.Load8(b + o), a0); c0 = Fma.MultiplyAdd(y, TRows.Load8(b + p), c0);
+            a1 = Fma.MultiplyAdd(x, TRows.Load8(b1 + o), a1); c1 = Fma.MultiplyAdd(y, TRows.Load8(b1 + p), c1);
+            a2 = Fma.MultiplyAdd(x, TRows.Load8(b2 + o), a2); c2 = Fma.MultiplyAdd(y, TRows.Load8(b2 + p), c2);
+            a3 = Fma.MultiplyAdd(x, TRows.Load8(b3 + o), a3); c3 = Fma.MultiplyAdd(y, TRows.Load8(b3 + p), c3);
+        }
+        if (i + 8 <= n)
+        {
+            var x = Avx.LoadVector256(a + i);
+            int o = i * e;
+            a0 = Fma.MultiplyAdd(x, TRows.Load8(b + o), a0); a1 = Fma.MultiplyAdd(x, TRows.Load8(b1 + o), a1);
+            a2 = Fma.MultiplyAdd(x, TRows.Load8(b2 + o), a2); a3 = Fma.MultiplyAdd(x, TRows.Load8(b3 + o), a3);
+            i += 8;
+        }
+        float s0 = Vector256.Sum(a0 + c0), s1 = Vector256.Sum(a1 + c1), s2 = Vector256.Sum(a2 + c2), s3 = Vector256.Sum(a3 + c3);
+        for (; i < n; i++)
+        {
+            float x = a[i];
+            int o = i * e;
+            s0 = MathF.FusedMultiplyAdd(x, TRows.Load1(b + o), s0); s1 = MathF.FusedMultiplyAdd(x, TRows.Load1(b1 + o), s1);
+            s2 = MathF.FusedMultiplyAdd(x, TRows.Load1(b2 + o), s2); s3 = MathF.FusedMultiplyAdd(x, TRows.Load1(b3 + o), s3);
+        }
+        s[0] = s0; s[1] = s1; s[2] = s2; s[3] = s3;
+    }
+
+    /// <summary>acc += w[0]·x0 + w[1]·x1 + w[2]·x2 + w[3]·x3 for 4 rows rb bytes apart, one FMA at a time in row order.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void AddScaled4<TRows>(float* acc, byte* x, long rb, float* w, int n, bool wide) where TRows : struct, IKvRows
+    {
+        int i = 0, e = TRows.Bytes;
+        byte* x1 = x + rb, x2 = x + 2 * rb, x3 = x + 3 * rb;
+        if (wide)
+        {
+            var w0 = Vector512.Create(w[0]); var w1 = Vector512.Create(w[1]); var w2 = Vector512.Create(w[2]); var w3 = Vector512.Create(w[3]);
+            for (; i + 16 <= n; i += 16)
+            {
+                int o = i * e;
+                var y = Avx512F.FusedMultiplyAdd(w0, TRows.Load16(x + o), Avx512F.LoadVector512(acc + i));
+                y = Avx512F.FusedMultiplyAdd(w1, TRows.Load16(x1 + o), y);
+                y = Avx512F.FusedMultiplyAdd(w2, TRows.Load16(x2 + o), y);
+                Avx512F.Store(acc + i, Avx512F.FusedMultiplyAdd(w3, TRows.Load16(x3 + o), y));
+            }
+        }
+        var v0 = Vector256.Create(w[0]); var v1 = Vector256.Create(w[1]); var v2 = Vector256.Create(w[2]); var v3 = Vector256.Create(w[3]);
+        for (; i + 8 <= n; i += 8)
+        {
+            int o = i * e;
+            var y = Fma.MultiplyAdd(v0, TRows.Load8(x + o), Avx.LoadVector256(acc + i));
+            y = Fma.MultiplyAdd(v1, TRows.Load8(x1 + o), y);
+            y = Fma.MultiplyAdd(v2, TRows.Load8(x2 + o), y);
+            Avx.Store(acc + i, Fma.MultiplyAdd(v3, TRows.Load8(x3 + o), y));
+        }
+        for (; i < n; i++)
+        {
+            int o = i * e;
+            float y = MathF.FusedMultiplyAdd(w[0], TRows.Load1(x + o), acc[i]);
+            y = MathF.FusedMultiplyAdd(w[1], TRows.Load1(x1 + o), y);
+            y = MathF.FusedMultiplyAdd(w[2], TRows.Load1(x2 + o), y);
+            acc[i] = MathF.FusedMultiplyAdd(w[3], TRows.Load1(x3 + o), y);
+        }
     }
 
     /// <summary>acc += w·x over n floats (the merge of partials).</summary>
