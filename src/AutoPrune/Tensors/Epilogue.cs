@@ -24,6 +24,9 @@ internal readonly unsafe struct Epilogue(Activation activation, float* residual)
     public readonly Activation Activation = activation;
     /// <summary>[M, N] with Y's row stride; Y is added into it when non-null.</summary>
     public readonly float* Residual = residual;
+    /// <summary>The AVX-512 maps: the level is read where the epilogue is made, on the calling thread, since a
+    /// <see cref="Simd.Use"/> scope does not reach the workers that run it.</summary>
+    public readonly bool Wide = Simd.Level == SimdLevel.Avx512;
 
     public bool IsNone => Activation == Activation.None && Residual == null;
 
@@ -33,8 +36,8 @@ internal readonly unsafe struct Epilogue(Activation activation, float* residual)
         for (int r = r0; r < r1; r++)
         {
             var row = new Span<float>(y + (long)r * n + c0, cols);
-            if (Activation == Activation.QuickGelu) Ops.QuickGeluVector(row);
-            else if (Activation == Activation.Gelu) Ops.GeluVector(row);
+            if (Activation == Activation.QuickGelu) Ops.QuickGeluVector(row, Wide);
+            else if (Activation == Activation.Gelu) Ops.GeluVector(row, Wide);
             if (Residual != null)
             {
                 var res = new Span<float>(Residual + (long)r * n + c0, cols);

@@ -27,7 +27,12 @@ public static unsafe class Ops
     }
 
     /// <summary>The instruction set the norms, activations, softmax and RoPE run with now.</summary>
-    public static string Isa => Simd.Level >= SimdLevel.Avx2 ? "AVX2" : "scalar (portable)";
+    public static string Isa => Simd.Level switch
+    {
+        SimdLevel.Avx512 => "AVX-512 (GELU, quick_gelu, attention softmax), AVX2 (norms, SiLU, RoPE)",
+        SimdLevel.Avx2 => "AVX2",
+        _ => "scalar (portable)",
+    };
 
     /// <summary>LLaMA RMSNorm on each row of x [rows, d]: x * rsqrt(mean(x²) + eps) * w.</summary>
     public static void RmsNorm(ReadOnlySpan<float> x, ReadOnlySpan<float> w, float eps, Span<float> y, int rows)
@@ -165,6 +170,64 @@ public static unsafe class Ops
         tx[..(n - i)].CopyTo(x[i..]);
     }
 
+    // AVX-512 maps: 16 lanes, the tail through a padded copy as above.
+    private interface IMap512 { static abstract Vector512<float> Apply(Vector512<float> x); }
+
+    private static void Map512<T>(Span<float> x) where T : IMap512
+    {
+        int n = x.Length;
+        if (n < ParallelMin) { MapSerial512<T>(x); return; }
+        fixed (float* px = x)
+        {
+            var job = new MapJob { X = px, N = n };
+            Parallelism.For((n + MapChunk - 1) / MapChunk, job, static (ref readonly MapJob j, int it) =>
+            {
+                int i0 = it * MapChunk, len = Math.Min(MapChunk, j.N - i0);
+                MapSerial512<T>(new Span<float>(j.X + i0, len));
+            });
+        }
+    }
+
+    private static void MapSerial512<T>(Span<float> x) where T : IMap512
+    {
+        int i = 0, n = x.Length;
+        fixed (float* p = x)
+        {
+            for (; i + 16 <= n; i += 16) Avx512F.Store(p + i, T.Apply(Avx512F.LoadVector512(p + i)));
+            if (i == n) return;
+            float* t = stackalloc float[16];
+            for (int k = 0; k < 16; k++) t[k] = i + k < n ? p[i + k] : 0f;
+            Avx512F.Store(t, T.Apply(Avx512F.LoadVector512(t)));
+            for (int k = 0; i + k < n; k++) p[i + k] = t[k];
+        }
+    }
+
+    /// <summary>
+    /// x·σ(1.702x) with the float polynomial exp of e^(−|z|) ≤ 1: x/(1 + t) for x ≥ 0, x·t/(1 + t) below (within 4 ulp
+    /// of the scalar reference; the runtime's exp, which works in double, made this the costliest epilogue).
+    /// </summary>
+    private struct QuickGeluMap512 : IMap512
+    {
+        public static Vector512<float> Apply(Vector512<float> x)
+        {
+            var t = ExpNonPositive(-Vector512.Abs(x * Vector512.Create(1.702f)));
+            var num = Vector512.ConditionalSelect(Vector512.LessThan(x, Vector512<float>.Zero), x * t, x);
+            return num / (Vector512<float>.One + t);
+        }
+    }
+
+    /// <summary>The 8-lane GELU's operations lane by lane (so bitwise its results), two Clenshaw chains interleaved.</summary>
+    private struct GeluMap512 : IMap512
+    {
+        public static Vector512<float> Apply(Vector512<float> x)
+        {
+            var lo = Vector512.WidenLower(x); var hi = Vector512.WidenUpper(x);
+            var half = Vector512.Create(0.5); var one = Vector512<double>.One; var rs2 = Vector512.Create(0.70710678118654752);
+            var (el, eh) = ErfVector.Erf2(lo * rs2, hi * rs2);
+            return Vector512.Narrow(half * lo * (one + el), half * hi * (one + eh));
+        }
+    }
+
     private struct QuickGeluMap : IMap
     {
         public static Vector256<float> Apply(Vector256<float> x, Vector256<float> _) =>
@@ -198,12 +261,16 @@ public static unsafe class Ops
     /// <summary>CLIP quick_gelu: x * sigmoid(1.702 x), in place.</summary>
     public static void QuickGelu(Span<float> x)
     {
-        if (Simd.Level >= SimdLevel.Avx2) Map<QuickGeluMap>(x, default);
+        if (Simd.Level == SimdLevel.Avx512) Map512<QuickGeluMap512>(x);
+        else if (Simd.Level >= SimdLevel.Avx2) Map<QuickGeluMap>(x, default);
         else QuickGeluReference(x);
     }
 
     /// <summary>The vector quick_gelu on the calling thread (a GEMM epilogue's block; AVX2 and up).</summary>
-    internal static void QuickGeluVector(Span<float> x) => MapSerial<QuickGeluMap>(x, default);
+    internal static void QuickGeluVector(Span<float> x, bool wide)
+    {
+        if (wide) MapSerial512<QuickGeluMap512>(x); else MapSerial<QuickGeluMap>(x, default);
+    }
 
     public static void QuickGeluReference(Span<float> x)
     {
@@ -213,12 +280,16 @@ public static unsafe class Ops
     /// <summary>Exact GELU 0.5 x (1 + erf(x/√2)), in place, evaluated in double (see <see cref="ErfVector"/>).</summary>
     public static void Gelu(Span<float> x)
     {
-        if (Simd.Level >= SimdLevel.Avx2) Map<GeluMap>(x, default);
+        if (Simd.Level == SimdLevel.Avx512) Map512<GeluMap512>(x);
+        else if (Simd.Level >= SimdLevel.Avx2) Map<GeluMap>(x, default);
         else GeluReference(x);
     }
 
     /// <summary>The vector GELU on the calling thread (a GEMM epilogue's block; AVX2 and up).</summary>
-    internal static void GeluVector(Span<float> x) => MapSerial<GeluMap>(x, default);
+    internal static void GeluVector(Span<float> x, bool wide)
+    {
+        if (wide) MapSerial512<GeluMap512>(x); else MapSerial<GeluMap>(x, default);
+    }
 
     public static void GeluReference(Span<float> x)
     {

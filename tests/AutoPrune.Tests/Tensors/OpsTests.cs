@@ -118,6 +118,40 @@ public sealed class OpsTests
         }
     }
 
+    [Fact]
+    public void Avx512GeluIsBitwiseTheAvx2One()
+    {
+        if (Simd.Best < SimdLevel.Avx512) return;   // nothing to compare on this CPU
+        foreach (var n in new[] { 1, 15, 16, 33, 577, 70_000 })   // the last one runs in parallel chunks
+        {
+            var x = Rand(n, 9f, n + 11);
+            var wide = (float[])x.Clone(); var narrow = (float[])x.Clone();
+            using (Simd.Use(SimdLevel.Avx512)) Ops.Gelu(wide);
+            using (Simd.Use(SimdLevel.Avx2)) Ops.Gelu(narrow);
+            for (int i = 0; i < n; i++)
+                Assert.True(BitConverter.SingleToInt32Bits(wide[i]) == BitConverter.SingleToInt32Bits(narrow[i]),
+                    $"gelu({x[i]:R}): AVX-512 {wide[i]:R}, AVX2 {narrow[i]:R}");
+        }
+    }
+
+    [Theory, MemberData(nameof(Levels))]
+    public void QuickGeluMatchesReferenceOnEveryLevel(SimdLevel level)
+    {
+        // Both tails (σ → 0 and 1) and the middle; 70,000 values also run in parallel chunks.
+        var x = Rand(70_000, 40f, 17).Concat([0f, -0f, 1e-30f, -1e-30f, 200f, -200f]).ToArray();
+        var a = (float[])x.Clone(); var b = (float[])x.Clone();
+        using (Simd.Use(level)) Ops.QuickGelu(a);
+        Ops.QuickGeluReference(b);
+        CloseRel(b, a, 4.8e-7);
+    }
+
+    public static TheoryData<SimdLevel> Levels()
+    {
+        var d = new TheoryData<SimdLevel>();
+        foreach (var l in Simd.Supported) d.Add(l);
+        return d;
+    }
+
     [Theory, MemberData(nameof(Lengths))]
     public void GeluIsWithinOneUlpOfTheDoubleReference(int n)
     {

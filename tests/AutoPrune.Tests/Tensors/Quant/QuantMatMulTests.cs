@@ -153,4 +153,61 @@ public sealed unsafe class QuantMatMulTests
             }
         }
     }
+
+    [Fact]
+    public void SuperBlockQuantization_SimdIsBitwiseTheScalarDefinition()
+    {
+        var cases = new List<float[]>();
+        for (int seed = 0; seed < 20; seed++) cases.Add(Random(256, seed, seed + 0.5f));
+        var ties = new float[256];
+        for (int j = 0; j < 256; j++) ties[j] = (j - 128) * 0.5f; // max 127.5·(127/128): many exact .5 products
+        ties[0] = -127; cases.Add(ties);
+        cases.Add(new float[256]);                                        // all zero: d = 0
+        var tiny = Random(256, 99, 1e-38f); cases.Add(tiny);              // 127/max overflows to infinity
+        var nan = Random(256, 98); nan[77] = float.NaN; cases.Add(nan);
+        var inf = Random(256, 97); inf[3] = float.NegativeInfinity; cases.Add(inf);
+        var q1 = new sbyte[256]; var q2 = new sbyte[256];
+        var s1 = new short[24]; var s2 = new short[24];
+        foreach (var x in cases)
+            fixed (float* px = x)
+            fixed (sbyte* p1 = q1, p2 = q2)
+            fixed (short* b1 = s1, b2 = s2)
+            {
+                float d1, d2;
+                QuantizedActivations.QuantizeSuperBlock(px, p1, &d1, b1, b1 + 16);
+                QuantizedActivations.QuantizeSuperBlockSimd(px, p2, &d2, b2, b2 + 16);
+                Assert.Equal(BitConverter.SingleToInt32Bits(d1), BitConverter.SingleToInt32Bits(d2));
+                Assert.Equal(q1, q2);
+                Assert.Equal(s1, s2);
+                if (float.IsNaN(x[77]) || float.IsInfinity(x[3])) Assert.False(float.IsFinite(d1)); // never a finite result from a non-finite input
+            }
+    }
+
+    [Fact]
+    public void BlockQuantization_SimdIsBitwiseTheScalarDefinition()
+    {
+        var cases = new List<float[]>();
+        for (int seed = 0; seed < 40; seed++) cases.Add(Random(32, seed, seed + 0.5f));
+        var ties = new float[32];
+        for (int j = 0; j < 32; j++) ties[j] = (j - 16) * 0.25f + 0.125f; // products on .5 after scaling
+        ties[5] = 127f / 64; cases.Add(ties);
+        cases.Add(new float[32]);
+        var nan = Random(32, 98); nan[7] = float.NaN; cases.Add(nan);
+        var inf = Random(32, 97); inf[30] = float.PositiveInfinity; cases.Add(inf);
+        var q1 = new sbyte[32]; var q2 = new sbyte[32]; var w2 = new short[32];
+        foreach (var x in cases)
+            fixed (float* px = x)
+            fixed (sbyte* p1 = q1, p2 = q2)
+            fixed (short* pw = w2)
+            {
+                float d1, d2;
+                int s1, s2;
+                QuantizedActivations.QuantizeBlock(px, p1, &d1, &s1);
+                QuantizedActivations.QuantizeBlockSimd(px, p2, pw, &d2, &s2);
+                Assert.Equal(BitConverter.SingleToInt32Bits(d1), BitConverter.SingleToInt32Bits(d2));
+                Assert.Equal(q1, q2);
+                Assert.Equal(s1, s2);
+                for (int j = 0; j < 32; j++) Assert.Equal(q1[j], w2[j]);
+            }
+    }
 }
