@@ -14,7 +14,8 @@ public static class QuantQuick
     public static int Run(string[] args)
     {
         int reps = 10, threads = Environment.ProcessorCount, m = 576, copies = 1, nPanel = 4096;
-        int[]? panels = null, crossover = null;
+        int[]? panels = null, crossover = null, layerAb = null;
+        int layers = 2, text = 60;
         string? simd = null;
         for (int i = 1; i < args.Length; i++)
         {
@@ -25,9 +26,13 @@ public static class QuantQuick
             else if (args[i] == "--copies") copies = int.Parse(args[++i], CultureInfo.InvariantCulture);
             else if (args[i] == "--panels") panels = args[++i].Split(',').Select(v => int.Parse(v, CultureInfo.InvariantCulture)).ToArray();
             else if (args[i] == "--n") nPanel = int.Parse(args[++i], CultureInfo.InvariantCulture);
+            else if (args[i] == "--layer-ab") layerAb = args[++i].Split(',').Select(v => int.Parse(v, CultureInfo.InvariantCulture)).ToArray();
+            else if (args[i] == "--layers") layers = int.Parse(args[++i], CultureInfo.InvariantCulture);
+            else if (args[i] == "--text") text = int.Parse(args[++i], CultureInfo.InvariantCulture);
             else if (args[i] == "--crossover") crossover = args[++i].Split(',').Select(v => int.Parse(v, CultureInfo.InvariantCulture)).ToArray();
         }
         if (crossover != null) return Crossover(crossover, nPanel, reps, threads);
+        if (layerAb != null) return LayerAb(layerAb, layers, text, reps, threads);
         if (panels != null) return Panels(panels, nPanel, reps, threads);
         var levels = simd == "all" ? Simd.Supported.Where(l => l >= SimdLevel.Avx2).ToArray()
             : [simd == null ? Simd.Level : Enum.Parse<SimdLevel>(simd, ignoreCase: true)];
@@ -74,6 +79,28 @@ public static class QuantQuick
                 var (i8, packed) = InterleavedBenchmark.QuantCrossover(m, n, 4096, t, reps);
                 Console.WriteLine($"M {m,4} {t.Name(),-5} int8 kernels {i8,6:F1} GFLOP/s, packed decoded panels {packed,6:F1} ({packed / i8:F2}x)");
             }
+        Console.WriteLine($"load average {LoadAverage()}");
+        return 0;
+    }
+
+    /// <summary>
+    /// `--layer-ab V,V,.. [--layers 2] [--text 60]`: decoder prefill per layer at the LLaVA-1.5-7B shape (random weights,
+    /// as `autoprune bench`) in Q4_K and BF16, with this build's W packers and the previous ones, interleaved.
+    /// </summary>
+    private static int LayerAb(int[] visual, int layers, int text, int reps, int threads)
+    {
+        Parallelism.MaxThreads = threads;
+        Console.WriteLine($"{Simd.CpuModel()}; {threads} thread(s), {reps} reps interleaved; llava-7b shape, {layers} layers, {text} text tokens; load average {LoadAverage()}");
+        var cfg = ModelShapes.Get("llava-7b");
+        using var q = SyntheticDecoder.Create("llava-7b", cfg.Text, cfg.ImageSeqLength, cfg.Vision.HiddenSize, layers, DType.Q4_K);
+        using var b = SyntheticDecoder.Create("llava-7b", cfg.Text, cfg.ImageSeqLength, cfg.Vision.HiddenSize, layers, DType.BF16);
+        Console.WriteLine("visual tokens   Q4_K ms/layer (previous packers)   BF16 ms/layer (previous)   Q4_K new/old   formula GFLOP/s Q4_K, BF16");
+        foreach (int v in visual)
+        {
+            var p = ModelBenchmark.MeasurePrefillPackers([q, b], v, text, reps, cfg.ImageTokenIndex);
+            Console.WriteLine($"{v,6} +{text,4} {p[0, 0].MsPerLayer,10:F1} ({p[0, 1].MsPerLayer,7:F1}) {p[1, 0].MsPerLayer,14:F1} ({p[1, 1].MsPerLayer,7:F1}) " +
+                              $"{p[0, 0].MsPerLayer / p[0, 1].MsPerLayer,14:F3} {p[0, 0].FormulaGflops,12:F1} {p[1, 0].FormulaGflops,6:F1}");
+        }
         Console.WriteLine($"load average {LoadAverage()}");
         return 0;
     }

@@ -42,26 +42,19 @@ public static class InterleavedBenchmark
             var rng = new Random(seed + 1);
             for (long i = 0; i < x.LongLength; i++) x[i] = (float)(rng.NextDouble() * 2 - 1);
             var y = new float[(long)m * n];
+            double Time(Weight w, bool previous)
+            {
+                GemmKernel.PreviousPackers = previous;
+                long t0 = Stopwatch.GetTimestamp();
+                MatMul.Linear(x, m, w, default, y);
+                double s = Stopwatch.GetElapsedTime(t0).TotalSeconds;
+                GemmKernel.PreviousPackers = saved;
+                return s;
+            }
             double td = double.MaxValue, tt = double.MaxValue, tb = double.MaxValue, tbp = double.MaxValue;
             for (int r = 0; r <= reps; r++)   // rep 0 warms up
             {
-                GemmKernel.PreviousPackers = false;
-                long t0 = Stopwatch.GetTimestamp();
-                MatMul.Linear(x, m, q, default, y);
-                double a = Stopwatch.GetElapsedTime(t0).TotalSeconds;
-                GemmKernel.PreviousPackers = true;
-                t0 = Stopwatch.GetTimestamp();
-                MatMul.Linear(x, m, q, default, y);
-                double c = Stopwatch.GetElapsedTime(t0).TotalSeconds;
-                GemmKernel.PreviousPackers = false;
-                t0 = Stopwatch.GetTimestamp();
-                MatMul.Linear(x, m, b, default, y);
-                double e = Stopwatch.GetElapsedTime(t0).TotalSeconds;
-                GemmKernel.PreviousPackers = true;
-                t0 = Stopwatch.GetTimestamp();
-                MatMul.Linear(x, m, b, default, y);
-                double f = Stopwatch.GetElapsedTime(t0).TotalSeconds;
-                GemmKernel.PreviousPackers = false;
+                double a = Time(q, false), c = Time(q, true), e = Time(b, false), f = Time(b, true);
                 if (r > 0) { td = Math.Min(td, a); tt = Math.Min(tt, c); tb = Math.Min(tb, e); tbp = Math.Min(tbp, f); }
             }
             double flop = 2.0 * m * n * k / 1e9;

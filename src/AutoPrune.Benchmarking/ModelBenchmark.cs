@@ -36,6 +36,40 @@ public static class ModelBenchmark
         return new PrefillPoint(visualTokens, n, Median(times) / c.NumHiddenLayers, Flops.DecoderLayer(n, c.HiddenSize, c.IntermediateSize));
     }
 
+    /// <summary>
+    /// Prefill per layer of several synthetic decoders (e.g. Q4_K and BF16 weights) with the W packers of this build and
+    /// the previous AVX2-era ones (<c>GemmKernel.PreviousPackers</c>), every repetition running each combination in
+    /// turn so all see the same machine load. Result [decoder, previous ? 1 : 0]: the median point.
+    /// </summary>
+    public static PrefillPoint[,] MeasurePrefillPackers(IReadOnlyList<SyntheticDecoder> decoders, int visualTokens, int textTokens, int reps, int imageTokenId)
+    {
+        var times = new double[decoders.Count, 2, reps];
+        bool saved = Tensors.GemmKernel.PreviousPackers;
+        try
+        {
+            for (int r = -1; r < reps; r++)   // r = -1 warms up
+                for (int d = 0; d < decoders.Count; d++)
+                    for (int prev = 0; prev < 2; prev++)
+                    {
+                        Tensors.GemmKernel.PreviousPackers = prev == 1;
+                        double t = Run(decoders[d], decoders[d].Prompt(textTokens, imageTokenId), decoders[d].Image(visualTokens), new NoPruning(), out _);
+                        if (r >= 0) times[d, prev, r] = t;
+                    }
+        }
+        finally { Tensors.GemmKernel.PreviousPackers = saved; }
+        var result = new PrefillPoint[decoders.Count, 2];
+        int n = textTokens + visualTokens;
+        for (int d = 0; d < decoders.Count; d++)
+            for (int prev = 0; prev < 2; prev++)
+            {
+                var row = new double[reps];
+                for (int r = 0; r < reps; r++) row[r] = times[d, prev, r];
+                var c = decoders[d].Config;
+                result[d, prev] = new PrefillPoint(visualTokens, n, Median(row) / c.NumHiddenLayers, Flops.DecoderLayer(n, c.HiddenSize, c.IntermediateSize));
+            }
+        return result;
+    }
+
     /// <summary>Mean time of one decode step (all layers + lm_head) after a prefill of visual + text tokens; the first step warms up.</summary>
     public static double MeasureDecodeMs(SyntheticDecoder sd, int visualTokens, int textTokens, int steps, int imageTokenId)
     {
