@@ -146,16 +146,20 @@ internal static unsafe class QuantDot512
         return p + Avx512BW.MultiplyAddAdjacent(Avx512BW.MultiplyAddAdjacent(Avx512BW.ShiftRightLogical(r1.AsUInt16(), 4).AsByte() & mask, x57), Avx512BW.PermuteVar32x16(sc, Spread((short)(o + 5), (short)(o + 7))));
     }
 
-    /// <summary>F16 → F32 in the low 16 bits of each 32-bit lane, exactly as <see cref="HalfTable"/> (tested on all 65536).</summary>
+    /// <summary>
+    /// F16 → F32 in the low 16 bits of each 32-bit lane, exactly as <see cref="HalfTable"/> (tested on all 65536).
+    /// Normal halves by integer arithmetic on the bits, subnormal ones as integer·2⁻²⁴: no float operation sees a
+    /// subnormal operand (small block scales are common, and each such multiply costs a microcode assist).
+    /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     internal static Vector512<float> HalfToSingle(Vector512<uint> h)
     {
-        var mag = (h & Vector512.Create(0x7FFFu)) << 13;
-        // the half's exponent field sits in the float's: scaling by 2^112 rebases it (subnormals included)
-        var f = (mag.AsSingle() * Vector512.Create(BitConverter.Int32BitsToSingle(0x77800000))).AsUInt32();
-        var special = Vector512.GreaterThanOrEqual(mag, Vector512.Create(0x7C00u << 13)); // infinity, NaN (made quiet, as .NET does)
-        var nan = Vector512.GreaterThan(mag, Vector512.Create(0x7C00u << 13)) & Vector512.Create(0x400000u);
-        f = Vector512.ConditionalSelect(special, mag | nan | Vector512.Create(0x7F800000u), f);
+        var mag = h & Vector512.Create(0x7FFFu);
+        var normal = (mag << 13) + Vector512.Create(112u << 23);                  // rebias the exponent: 15 → 127
+        var sub = (Avx512F.ConvertToVector512Single(mag.AsInt32()) * Vector512.Create(1f / (1 << 24))).AsUInt32();
+        var f = Vector512.ConditionalSelect(Vector512.LessThan(mag, Vector512.Create(0x400u)), sub, normal);
+        var nan = Vector512.GreaterThan(mag, Vector512.Create(0x7C00u)) & Vector512.Create(0x400000u); // made quiet, as .NET does
+        f = Vector512.ConditionalSelect(Vector512.GreaterThanOrEqual(mag, Vector512.Create(0x7C00u)), (mag << 13) | nan | Vector512.Create(0x7F800000u), f);
         return (f | ((h & Vector512.Create(0x8000u)) << 16)).AsSingle();
     }
 
