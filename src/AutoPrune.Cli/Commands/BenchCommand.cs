@@ -187,7 +187,7 @@ public static class BenchCommand
 
                 // The vision tower against the decoder: all tiles of one image, and the full-depth decoder prefill of
                 // its n0 visual + text tokens (the all-tokens point's ms/layer times the shape's layer count).
-                Step($"vision tower, {tiles} tile{(tiles > 1 ? "s" : "")}");
+                Step($"vision tower + projector, {tiles} tile{(tiles > 1 ? "s" : "")}");
                 // A quantized model's vision tower stays F16, as in llama.cpp's mmproj files (its patch rows are not whole blocks).
                 using var tower = SyntheticVisionTower.Create(cfg, dt.IsQuantized() ? DType.F16 : dt);
                 var full = prefillRows.FirstOrDefault(x => x.VisualTokens == n0);

@@ -145,6 +145,33 @@ public sealed class OpsTests
         CloseRel(b, a, 4.8e-7);
     }
 
+    [Theory, MemberData(nameof(Levels))]
+    public void LayerNormMatchesTheDoubleReference(SimdLevel level)
+    {
+        // Widths with and without a 16-lane tail; 70 x 1030 runs in parallel row blocks. An offset mean and a large
+        // spread check that the variance is taken around the mean.
+        foreach (var (rows, d) in new[] { (3, 1), (3, 7), (2, 16), (3, 17), (2, 33), (3, 1024), (70, 1030) })
+        {
+            var x = Rand(rows * d, 50f, rows + d).Select(v => v + 100f).ToArray();
+            var w = Rand(d, 2f, d); var b = Rand(d, 1f, d + 1);
+            var y = new float[rows * d];
+            using (Simd.Use(level)) Ops.LayerNorm(x, w, b, 1e-5f, y, rows);
+            for (int r = 0; r < rows; r++)
+            {
+                double mean = 0, var = 0;
+                for (int i = 0; i < d; i++) mean += x[r * d + i];
+                mean /= d;
+                for (int i = 0; i < d; i++) var += (x[r * d + i] - mean) * (x[r * d + i] - mean);
+                double inv = 1 / Math.Sqrt(var / d + 1e-5);
+                for (int i = 0; i < d; i++)
+                {
+                    double want = (x[r * d + i] - mean) * inv * w[i] + b[i];
+                    Assert.True(Math.Abs(y[r * d + i] - want) <= 2e-5 * (Math.Abs(w[i]) + 1), $"{level.Name()} {rows}x{d} [{r},{i}] {y[r * d + i]:R} vs {want:R}");
+                }
+            }
+        }
+    }
+
     public static TheoryData<SimdLevel> Levels()
     {
         var d = new TheoryData<SimdLevel>();
