@@ -129,31 +129,34 @@ internal static unsafe class QuantDot512
     private static Vector512<short> Spread(short i, short j) => Vector512.Create(
         i, i, i, i, i, i, i, i, i, i, i, i, i, i, i, i, j, j, j, j, j, j, j, j, j, j, j, j, j, j, j, j);
 
+    /// <summary>
+    /// Σ scale·dot over a super-block's 8 sub-blocks in int32 lanes: vpmaddubsw (nibble·int8 pairs), then vpmaddwd by
+    /// the scales, which are int16 lanes o..o+7 of <paramref name="sc"/> (o = 0 or 16, a constant after inlining).
+    /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static Vector512<float> Q4KBlock(byte* w, Vector512<sbyte> x02, Vector512<sbyte> x13, Vector512<sbyte> x46, Vector512<sbyte> x57,
-        Vector128<short> bsum, float dx, Vector512<float> acc)
+    private static Vector512<int> Q4KDots(byte* w, Vector512<short> sc, short o,
+        Vector512<sbyte> x02, Vector512<sbyte> x13, Vector512<sbyte> x46, Vector512<sbyte> x57)
     {
-        // Eight 6-bit scales and mins from the 12 packed bytes, four at a time in 32-bit words.
-        uint u0 = *(uint*)(w + 4), u1 = *(uint*)(w + 8), u2 = *(uint*)(w + 12);
-        uint scLo = u0 & 0x3F3F3F3F, mLo = u1 & 0x3F3F3F3F;
-        uint scHi = (u2 & 0x0F0F0F0F) | (((u0 >> 6) & 0x03030303) << 4);
-        uint mHi = ((u2 >> 4) & 0x0F0F0F0F) | (((u1 >> 6) & 0x03030303) << 4);
-        var sc = Sse41.ConvertToVector128Int16(Vector128.CreateScalar(scLo | (ulong)scHi << 32).AsByte()).ToVector256Unsafe().ToVector512Unsafe();
-        var m = Sse41.ConvertToVector128Int16(Vector128.CreateScalar(mLo | (ulong)mHi << 32).AsByte());
-
-        // Σ scale·dot over the 8 sub-blocks in int32 lanes: vpmaddubsw (nibble·int8 pairs), vpmaddwd by the scales.
         var mask = Vector512.Create((byte)0xF);
         var r0 = Avx512F.LoadVector512(w + 16);
         var r1 = Avx512F.LoadVector512(w + 80);
-        var p = Avx512BW.MultiplyAddAdjacent(Avx512BW.MultiplyAddAdjacent(r0 & mask, x02), Avx512BW.PermuteVar32x16(sc, Spread(0, 2)));
-        p += Avx512BW.MultiplyAddAdjacent(Avx512BW.MultiplyAddAdjacent(Avx512BW.ShiftRightLogical(r0.AsUInt16(), 4).AsByte() & mask, x13), Avx512BW.PermuteVar32x16(sc, Spread(1, 3)));
-        p += Avx512BW.MultiplyAddAdjacent(Avx512BW.MultiplyAddAdjacent(r1 & mask, x46), Avx512BW.PermuteVar32x16(sc, Spread(4, 6)));
-        p += Avx512BW.MultiplyAddAdjacent(Avx512BW.MultiplyAddAdjacent(Avx512BW.ShiftRightLogical(r1.AsUInt16(), 4).AsByte() & mask, x57), Avx512BW.PermuteVar32x16(sc, Spread(5, 7)));
-        // Σ min·(sum of the sub-block's activations), in four int32 lanes.
-        var mins = Sse2.MultiplyAddAdjacent(m, bsum);
-        // Accumulators are returned rather than passed by ref: a ref kept them in memory even after inlining.
-        acc = Avx512F.FusedMultiplyAdd(Avx512F.ConvertToVector512Single(p), Vector512.Create(HalfTable.Get(w) * dx), acc);
-        return Avx512F.FusedMultiplyAddNegated(Avx512F.ConvertToVector512Single(mins.ToVector256().ToVector512()), Vector512.Create(HalfTable.Get(w + 2) * dx), acc);
+        var p = Avx512BW.MultiplyAddAdjacent(Avx512BW.MultiplyAddAdjacent(r0 & mask, x02), Avx512BW.PermuteVar32x16(sc, Spread(o, (short)(o + 2))));
+        p += Avx512BW.MultiplyAddAdjacent(Avx512BW.MultiplyAddAdjacent(Avx512BW.ShiftRightLogical(r0.AsUInt16(), 4).AsByte() & mask, x13), Avx512BW.PermuteVar32x16(sc, Spread((short)(o + 1), (short)(o + 3))));
+        p += Avx512BW.MultiplyAddAdjacent(Avx512BW.MultiplyAddAdjacent(r1 & mask, x46), Avx512BW.PermuteVar32x16(sc, Spread((short)(o + 4), (short)(o + 6))));
+        return p + Avx512BW.MultiplyAddAdjacent(Avx512BW.MultiplyAddAdjacent(Avx512BW.ShiftRightLogical(r1.AsUInt16(), 4).AsByte() & mask, x57), Avx512BW.PermuteVar32x16(sc, Spread((short)(o + 5), (short)(o + 7))));
+    }
+
+    /// <summary>F16 → F32 in the low 16 bits of each 32-bit lane, exactly as <see cref="HalfTable"/> (tested on all 65536).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    internal static Vector512<float> HalfToSingle(Vector512<uint> h)
+    {
+        var mag = (h & Vector512.Create(0x7FFFu)) << 13;
+        // the half's exponent field sits in the float's: scaling by 2^112 rebases it (subnormals included)
+        var f = (mag.AsSingle() * Vector512.Create(BitConverter.Int32BitsToSingle(0x77800000))).AsUInt32();
+        var special = Vector512.GreaterThanOrEqual(mag, Vector512.Create(0x7C00u << 13)); // infinity, NaN (made quiet, as .NET does)
+        var nan = Vector512.GreaterThan(mag, Vector512.Create(0x7C00u << 13)) & Vector512.Create(0x400000u);
+        f = Vector512.ConditionalSelect(special, mag | nan | Vector512.Create(0x7F800000u), f);
+        return (f | ((h & Vector512.Create(0x8000u)) << 16)).AsSingle();
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
@@ -162,35 +165,78 @@ internal static unsafe class QuantDot512
         Sse.Prefetch0(w + Prefetch); Sse.Prefetch0(w + Prefetch + 64); Sse.Prefetch0(w + Prefetch + 128);
     }
 
+    /// <summary>
+    /// The 4 rows' block headers (d, dmin, 12 bytes of packed scales and mins) are decoded together, one row per
+    /// 128-bit lane: the 6-bit fields with shifts and masks, d and dmin converted from F16 in vector lanes. Each row's
+    /// mins term Σ min·(sum of the sub-block's activations) lands in 4 float lanes of a shared accumulator (rows 0, 1
+    /// in <c>m01</c>, 2, 3 in <c>m23</c>); <see cref="Q4_Kx1"/> keeps the same 4 lanes in an xmm, so every row's
+    /// result is bitwise the same in either form.
+    /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void Q4_Kx4(byte* w0, long rs, ActRow a, int k, float* y, byte* next)
     {
         byte* w1 = w0 + rs, w2 = w1 + rs, w3 = w2 + rs;
-        Vector512<float> c0 = default, c1 = default, c2 = default, c3 = default;
+        Vector512<float> c0 = default, c1 = default, c2 = default, c3 = default, m01 = default, m23 = default;
         for (int b = 0; b < k / 256; b++, w0 += 144, w1 += 144, w2 += 144, w3 += 144)
         {
             PrefetchK(w0); PrefetchK(w1); PrefetchK(w2); PrefetchK(w3);
             PrefetchNext(next, b, 4 * 144);
             Q4KActs(a, b, out var x02, out var x13, out var x46, out var x57, out var bs, out float dx);
-            c0 = Q4KBlock(w0, x02, x13, x46, x57, bs, dx, c0);
-            c1 = Q4KBlock(w1, x02, x13, x46, x57, bs, dx, c1);
-            c2 = Q4KBlock(w2, x02, x13, x46, x57, bs, dx, c2);
-            c3 = Q4KBlock(w3, x02, x13, x46, x57, bs, dx, c3);
+            // Per lane (row): dwords [d|dmin, u0, u1, u2] → bytes [sc0..7, m0..7] (the layout Dequantize.ScaleMinK4 reads).
+            var h = Vector512.Create(Vector256.Create(Sse2.LoadVector128(w0), Sse2.LoadVector128(w1)), Vector256.Create(Sse2.LoadVector128(w2), Sse2.LoadVector128(w3))).AsUInt32();
+            var lo = Avx512F.ShiftRightLogicalVariable(Avx512F.Shuffle(h, 0xED), Vector512.Create(0u, 0, 0, 4, 0, 0, 0, 4, 0, 0, 0, 4, 0, 0, 0, 4))
+                & Vector512.Create(0x3F3F3F3Fu, 0x0F0F0F0F, 0x3F3F3F3F, 0x0F0F0F0F, 0x3F3F3F3F, 0x0F0F0F0F, 0x3F3F3F3F, 0x0F0F0F0F,
+                                   0x3F3F3F3F, 0x0F0F0F0F, 0x3F3F3F3F, 0x0F0F0F0F, 0x3F3F3F3F, 0x0F0F0F0F, 0x3F3F3F3F, 0x0F0F0F0F);
+            var hi = Avx512F.ShiftRightLogical(Avx512F.Shuffle(h, 0xA5), 2)
+                & Vector512.Create(0u, 0x30303030, 0, 0x30303030, 0, 0x30303030, 0, 0x30303030, 0, 0x30303030, 0, 0x30303030, 0, 0x30303030, 0, 0x30303030);
+            var sm = (lo | hi).AsByte();
+            var s01 = Avx512BW.ConvertToVector512Int16(sm.GetLower()); // [sc, m] of row 0, then row 1
+            var s23 = Avx512BW.ConvertToVector512Int16(sm.GetUpper());
+            // d·dx and dmin·dx of each row in dwords 0 and 1 of its lane.
+            var df = HalfToSingle(Avx512BW.Shuffle(h.AsByte(), Vector512.Create(
+                (byte)0, 1, 0x80, 0x80, 2, 3, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80,
+                0, 1, 0x80, 0x80, 2, 3, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80,
+                0, 1, 0x80, 0x80, 2, 3, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80,
+                0, 1, 0x80, 0x80, 2, 3, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80)).AsUInt32()) * Vector512.Create(dx);
+            c0 = Avx512F.FusedMultiplyAdd(Avx512F.ConvertToVector512Single(Q4KDots(w0, s01, 0, x02, x13, x46, x57)), Avx512F.PermuteVar16x32(df, Vector512.Create(0)), c0);
+            c1 = Avx512F.FusedMultiplyAdd(Avx512F.ConvertToVector512Single(Q4KDots(w1, s01, 16, x02, x13, x46, x57)), Avx512F.PermuteVar16x32(df, Vector512.Create(4)), c1);
+            c2 = Avx512F.FusedMultiplyAdd(Avx512F.ConvertToVector512Single(Q4KDots(w2, s23, 0, x02, x13, x46, x57)), Avx512F.PermuteVar16x32(df, Vector512.Create(8)), c2);
+            c3 = Avx512F.FusedMultiplyAdd(Avx512F.ConvertToVector512Single(Q4KDots(w3, s23, 16, x02, x13, x46, x57)), Avx512F.PermuteVar16x32(df, Vector512.Create(12)), c3);
+            // mins: int16 lanes 8-15 (row 0) and 24-31 (row 1) against the activation sums → int32 lanes 4-7 and 12-15
+            var z = Vector128<short>.Zero;
+            var zb = Vector256.Create(z, bs);
+            var bsum = Vector512.Create(zb, zb);
+            m01 = Avx512F.FusedMultiplyAdd(Avx512F.ConvertToVector512Single(Avx512BW.MultiplyAddAdjacent(s01, bsum)),
+                Avx512F.PermuteVar16x32(df, Vector512.Create(1, 1, 1, 1, 1, 1, 1, 1, 5, 5, 5, 5, 5, 5, 5, 5)), m01);
+            m23 = Avx512F.FusedMultiplyAdd(Avx512F.ConvertToVector512Single(Avx512BW.MultiplyAddAdjacent(s23, bsum)),
+                Avx512F.PermuteVar16x32(df, Vector512.Create(9, 9, 9, 9, 9, 9, 9, 9, 13, 13, 13, 13, 13, 13, 13, 13)), m23);
         }
-        y[0] = Vector512.Sum(c0); y[1] = Vector512.Sum(c1); y[2] = Vector512.Sum(c2); y[3] = Vector512.Sum(c3);
+        y[0] = Vector512.Sum(c0) - Vector128.Sum(m01.GetLower().GetUpper());
+        y[1] = Vector512.Sum(c1) - Vector128.Sum(m01.GetUpper().GetUpper());
+        y[2] = Vector512.Sum(c2) - Vector128.Sum(m23.GetLower().GetUpper());
+        y[3] = Vector512.Sum(c3) - Vector128.Sum(m23.GetUpper().GetUpper());
     }
 
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static float Q4_Kx1(byte* w, ActRow a, int k)
     {
         Vector512<float> c = default;
+        Vector128<float> mins = default;
         for (int b = 0; b < k / 256; b++, w += 144)
         {
             PrefetchK(w);
             Q4KActs(a, b, out var x02, out var x13, out var x46, out var x57, out var bs, out float dx);
-            c = Q4KBlock(w, x02, x13, x46, x57, bs, dx, c);
+            // Eight 6-bit scales and mins from the 12 packed bytes, four at a time in 32-bit words.
+            uint u0 = *(uint*)(w + 4), u1 = *(uint*)(w + 8), u2 = *(uint*)(w + 12);
+            uint scLo = u0 & 0x3F3F3F3F, mLo = u1 & 0x3F3F3F3F;
+            uint scHi = (u2 & 0x0F0F0F0F) | (((u0 >> 6) & 0x03030303) << 4);
+            uint mHi = ((u2 >> 4) & 0x0F0F0F0F) | (((u1 >> 6) & 0x03030303) << 4);
+            var sc = Sse41.ConvertToVector128Int16(Vector128.CreateScalar(scLo | (ulong)scHi << 32).AsByte()).ToVector256Unsafe().ToVector512Unsafe();
+            var m = Sse41.ConvertToVector128Int16(Vector128.CreateScalar(mLo | (ulong)mHi << 32).AsByte());
+            c = Avx512F.FusedMultiplyAdd(Avx512F.ConvertToVector512Single(Q4KDots(w, sc, 0, x02, x13, x46, x57)), Vector512.Create(HalfTable.Get(w) * dx), c);
+            mins = Fma.MultiplyAdd(Sse2.ConvertToVector128Single(Sse2.MultiplyAddAdjacent(m, bs)), Vector128.Create(HalfTable.Get(w + 2) * dx), mins);
         }
-        return Vector512.Sum(c);
+        return Vector512.Sum(c) - Vector128.Sum(mins);
     }
 
     // ---------------------------------------------------------------- Q6_K

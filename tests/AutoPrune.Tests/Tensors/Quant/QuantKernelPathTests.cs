@@ -155,4 +155,21 @@ public sealed unsafe class QuantKernelPathTests
             Assert.True(BitConverter.SingleToInt32Bits(expected) == BitConverter.SingleToInt32Bits(actual), $"0x{h:X4}: {actual} vs {expected}");
         }
     }
+
+    [Fact]
+    public void Avx512HalfConversion_IsTheReferenceConversion()
+    {
+        if (Simd.Best < SimdLevel.Avx512) return; // no AVX-512 here
+        var bits = new uint[16];
+        for (int h = 0; h < 65536; h += 16)
+        {
+            for (int i = 0; i < 16; i++) bits[i] = (uint)(h + i) | 0xABCD0000u; // the high half is ignored
+            var f = QuantDot512.HalfToSingle(System.Runtime.Intrinsics.Vector512.Create(bits));
+            for (int i = 0; i < 16; i++)
+            {
+                ushort v = (ushort)(h + i);
+                Assert.True(BitConverter.SingleToInt32Bits(Dequantize.Half((byte*)&v)) == BitConverter.SingleToInt32Bits(f[i]), $"0x{v:X4}: {f[i]}");
+            }
+        }
+    }
 }
