@@ -51,27 +51,8 @@ public static class VisionProfile
                 ("fc2 + residual", 2.0 * n * d * m / 1e9, false, () => MatMul.LinearAddTo(mid, n, fc2, bd, x, h)),
                 ("  vs fc2, then add", 2.0 * n * d * m / 1e9, true, () => { MatMul.Linear(mid, n, fc2, bd, x); System.Numerics.Tensors.TensorPrimitives.Add(h, x, h); }),
             };
-            var times = new double[steps.Length, Math.Max(1, reps)];
-            for (int r = -1; r < reps; r++)
-            {
-                // Keep the residual stream in range (the random layer is not trained).
-                Ops.LayerNorm(h, ones, zeros, v.LayerNormEps, h, n);
-                for (int i = 0; i < steps.Length; i++)
-                {
-                    long t0 = Stopwatch.GetTimestamp();
-                    steps[i].Run();
-                    if (r >= 0) times[i, r] = Stopwatch.GetElapsedTime(t0).TotalMilliseconds;
-                }
-            }
-            var result = new List<Stage>();
-            for (int i = 0; i < steps.Length; i++)
-            {
-                var t = new double[reps];
-                for (int r = 0; r < reps; r++) t[r] = times[i, r];
-                Array.Sort(t);
-                result.Add(new Stage(steps[i].Name, t[reps / 2], steps[i].Gflop, steps[i].Alt));
-            }
-            return result;
+            // Before each repetition the residual stream is brought back in range (the random layer is not trained).
+            return Time(steps, reps, () => Ops.LayerNorm(h, ones, zeros, v.LayerNormEps, h, n));
         }
         finally
         {
@@ -128,14 +109,14 @@ public static class VisionProfile
                 var kw = new Weight("k", DType.F32, [n, hd], (byte*)pk);
                 var vw = new Weight("vT", DType.F32, [hd, n], (byte*)pv);
                 float scale = 1f / MathF.Sqrt(hd);
-                var steps = new (string Name, double Gflop, Action Run)[]
+                var steps = new (string Name, double Gflop, bool Alt, Action Run)[]
                 {
-                    ("QKᵀ", 2.0 * n * n * hd / 1e9, () => MatMul.Linear(qh, n, kw, default, s)),
-                    ("softmax rows (SoftmaxScaled)", 0, () =>
+                    ("QKᵀ", 2.0 * n * n * hd / 1e9, false, () => MatMul.Linear(qh, n, kw, default, s)),
+                    ("softmax rows (SoftmaxScaled)", 0, false, () =>
                     {
                         for (int i = 0; i < n; i++) Ops.SoftmaxScaled(s.AsSpan(i * n, n), scale);
                     }),
-                    ("  vs scale, then Softmax", 0, () =>
+                    ("  vs scale, then Softmax", 0, true, () =>
                     {
                         for (int i = 0; i < n; i++)
                         {
@@ -144,27 +125,36 @@ public static class VisionProfile
                             Ops.Softmax(row);
                         }
                     }),
-                    ("PV", 2.0 * n * n * hd / 1e9, () => MatMul.Linear(s, n, vw, default, oh)),
+                    ("PV", 2.0 * n * n * hd / 1e9, false, () => MatMul.Linear(s, n, vw, default, oh)),
                 };
-                var t = new double[steps.Length, reps];
-                for (int r = -1; r < reps; r++)
-                    for (int i = 0; i < steps.Length; i++)
-                    {
-                        long t0 = Stopwatch.GetTimestamp();
-                        steps[i].Run();
-                        if (r >= 0) t[i, r] = Stopwatch.GetElapsedTime(t0).TotalMilliseconds;
-                    }
-                var result = new List<Stage>();
-                for (int i = 0; i < steps.Length; i++)
-                {
-                    var x = new double[reps];
-                    for (int r = 0; r < reps; r++) x[r] = t[i, r];
-                    Array.Sort(x);
-                    result.Add(new Stage(steps[i].Name, x[reps / 2], steps[i].Gflop, false));
-                }
-                return result;
+                return Time(steps, reps, () => { });
             }
         }
         finally { Parallelism.MaxThreads = saved; }
+    }
+
+    /// <summary>Runs the steps in order, an untimed round first then <paramref name="reps"/> timed ones; median ms of each.</summary>
+    private static List<Stage> Time((string Name, double Gflop, bool Alt, Action Run)[] steps, int reps, Action beforeEach)
+    {
+        reps = Math.Max(1, reps);
+        var times = new double[steps.Length][];
+        for (int i = 0; i < steps.Length; i++) times[i] = new double[reps];
+        for (int r = -1; r < reps; r++)
+        {
+            beforeEach();
+            for (int i = 0; i < steps.Length; i++)
+            {
+                long t0 = Stopwatch.GetTimestamp();
+                steps[i].Run();
+                if (r >= 0) times[i][r] = Stopwatch.GetElapsedTime(t0).TotalMilliseconds;
+            }
+        }
+        var result = new List<Stage>();
+        for (int i = 0; i < steps.Length; i++)
+        {
+            Array.Sort(times[i]);
+            result.Add(new Stage(steps[i].Name, times[i][reps / 2], steps[i].Gflop, steps[i].Alt));
+        }
+        return result;
     }
 }

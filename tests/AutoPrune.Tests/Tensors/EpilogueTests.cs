@@ -11,20 +11,13 @@ namespace AutoPrune.Tests.Tensors;
 [Collection(ThreadCountCollection.Name)]
 public sealed class EpilogueTests
 {
-    public static TheoryData<SimdLevel> Levels()
-    {
-        var d = new TheoryData<SimdLevel>();
-        foreach (var l in Simd.Supported) d.Add(l);
-        return d;
-    }
-
     private static readonly (int M, int N, int K, DType Type)[] Shapes =
     [
         (3, 97, 65, DType.F32), (15, 40, 33, DType.BF16), (16, 64, 300, DType.BF16), (300, 97, 520, DType.F32),
         (577, 160, 64, DType.BF16), (150, 64, 577, DType.F16), (8, 64, 256, DType.Q8_0), (40, 64, 256, DType.Q4_K),
     ];
 
-    [Theory, MemberData(nameof(Levels))]
+    [Theory, MemberData(nameof(SimdPathTests.Levels), MemberType = typeof(SimdPathTests))]
     public void FusedEqualsSeparatePasses(SimdLevel level)
     {
         var owners = new List<IDisposable>();

@@ -134,7 +134,7 @@ public sealed class OpsTests
         }
     }
 
-    [Theory, MemberData(nameof(Levels))]
+    [Theory, MemberData(nameof(SimdPathTests.Levels), MemberType = typeof(SimdPathTests))]
     public void QuickGeluMatchesReferenceOnEveryLevel(SimdLevel level)
     {
         // Both tails (σ → 0 and 1) and the middle; 70,000 values also run in parallel chunks.
@@ -145,7 +145,7 @@ public sealed class OpsTests
         CloseRel(b, a, 4.8e-7);
     }
 
-    [Theory, MemberData(nameof(Levels))]
+    [Theory, MemberData(nameof(SimdPathTests.Levels), MemberType = typeof(SimdPathTests))]
     public void LayerNormMatchesTheDoubleReference(SimdLevel level)
     {
         // Widths with and without a 16-lane tail; 70 x 1030 runs in parallel row blocks. An offset mean and a large
@@ -170,13 +170,6 @@ public sealed class OpsTests
                 }
             }
         }
-    }
-
-    public static TheoryData<SimdLevel> Levels()
-    {
-        var d = new TheoryData<SimdLevel>();
-        foreach (var l in Simd.Supported) d.Add(l);
-        return d;
     }
 
     [Theory, MemberData(nameof(Lengths))]
