@@ -36,7 +36,7 @@ public class MatMulTests
         return a;
     }
 
-    private static void Check(int m, int n, int k, DType dtype, bool withBias, Action<float[], int, Weight, float[]?, float[]>? run = null)
+    internal static void Check(int m, int n, int k, DType dtype, bool withBias, Action<float[], int, Weight, float[]?, float[]>? run = null)
     {
         var owners = new List<IDisposable>();
         try
@@ -93,30 +93,6 @@ public class MatMulTests
         for (int m = 1; m <= 16; m++)
             foreach (var dt in new[] { DType.F32, DType.BF16, DType.F16 })
                 Check(m, 37, 77, dt, withBias: m % 2 == 0);
-    }
-
-    [Fact]
-    public void PackedPath_EveryMFrom1To16_MatchesReference()
-    {
-        // Forces the packed kernel (edge tiles in M and N) where Linear would stream W instead.
-        int saved = Gemm.SmallM;
-        Gemm.SmallM = 1;
-        try
-        {
-            for (int m = 1; m <= 16; m++)
-                foreach (var dt in new[] { DType.F32, DType.BF16, DType.F16 })
-                    Check(m, 37, 77, dt, withBias: m % 2 == 1);
-        }
-        finally { Gemm.SmallM = saved; }
-    }
-
-    [Fact]
-    public void StreamingPath_M20_MatchesReference()
-    {
-        int saved = Gemm.SmallM;
-        Gemm.SmallM = 64;
-        try { Check(20, 45, 300, DType.F16, withBias: true); }
-        finally { Gemm.SmallM = saved; }
     }
 
     [Fact]
