@@ -95,6 +95,14 @@ public static unsafe class Gemm
         }
         // The level is read here, on the calling thread (a scope from Simd.Use applies to it), and handed to the workers.
         bool wide = Simd.Level == SimdLevel.Avx512;
+        if (m < SmallM && w.DType.IsQuantized())
+        {
+            // The float GEMV cannot read blocks: the integer block kernels, as MatMul.Linear sends them.
+            Quant.QuantMatMul.Linear(new ReadOnlySpan<float>(x, checked(m * k)), m, w,
+                bias == null ? default : new ReadOnlySpan<float>(bias, n), new Span<float>(y, checked(m * n)));
+            if (!ep.IsNone) ep.ApplyBlock(y, n, 0, m, 0, n);
+            return;
+        }
         if (m < SmallM)
         {
             Gemv(x, m, w, bias, y, wide);

@@ -37,6 +37,29 @@ public sealed unsafe class QuantMatMulTests
     }
 
     [Theory]
+    [InlineData(DType.Q8_0)]
+    [InlineData(DType.Q4_K)]
+    [InlineData(DType.Q6_K)]
+    public void GemmRun_OnBlocksBelowSmallM_IsTheBlockKernel(DType t)
+    {
+        // Gemm.Run is public: called directly with a few rows it must not read blocks as float weights.
+        const int n = 21, k = 256, m = 2;
+        var wb = RandomBlocks(t, n, k, 11);
+        var x = Random(m * k, 12);
+        var bias = Random(n, 13);
+        var viaGemm = new float[m * n];
+        var viaLinear = new float[m * n];
+        fixed (byte* p = wb)
+        fixed (float* px = x, pb = bias, py = viaGemm)
+        {
+            var w = new Weight("w", t, [n, k], p);
+            Gemm.Run(px, m, w, pb, py);
+            MatMul.Linear(x, m, w, bias, viaLinear);
+        }
+        Assert.Equal(viaLinear, viaGemm);
+    }
+
+    [Theory]
     [MemberData(nameof(Types))]
     public void Kernel_MatchesScalarReference_AndF32OnDecodedWeights(DType t)
     {
