@@ -137,16 +137,9 @@ public sealed class KvCacheTypeTests(TinyModelFixture fx) : IClassFixture<TinyMo
         using var sd = SyntheticDecoder.Create("test", c, 300, 32, null, DType.BF16);
         sd.LanguageModel.KvCacheType = KvCacheType.BF16;
         var prompt = sd.Prompt(20, 299);
-        int saved = Parallelism.MaxThreads;
-        try
-        {
-            Parallelism.MaxThreads = 1;
-            var one = Steps(new InferenceRun(sd.LanguageModel, prompt, [sd.Image(300)], null, Forced.Length));
-            Parallelism.MaxThreads = 2;
-            var two = Steps(new InferenceRun(sd.LanguageModel, prompt, [sd.Image(300)], null, Forced.Length));
-            for (int s = 0; s < one.Length; s++) Assert.Equal(one[s], two[s]);    // bitwise
-        }
-        finally { Parallelism.MaxThreads = saved; }
+        var one = Threads.With(1, () => Steps(new InferenceRun(sd.LanguageModel, prompt, [sd.Image(300)], null, Forced.Length)));
+        var two = Threads.With(2, () => Steps(new InferenceRun(sd.LanguageModel, prompt, [sd.Image(300)], null, Forced.Length)));
+        for (int s = 0; s < one.Length; s++) Assert.Equal(one[s], two[s]);    // bitwise
     }
 
     [Fact]

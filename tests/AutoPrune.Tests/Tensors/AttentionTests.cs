@@ -112,15 +112,8 @@ public sealed class AttentionTests
         var one = new float[q.Length];
         var two = new float[q.Length];
         var expected = new float[q.Length];
-        int saved = Parallelism.MaxThreads;
-        try
-        {
-            Parallelism.MaxThreads = 1;
-            Attention.Forward(q, n, k, v, n, heads, kvHeads, hd, false, one);
-            Parallelism.MaxThreads = 2;
-            Attention.Forward(q, n, k, v, n, heads, kvHeads, hd, false, two);
-        }
-        finally { Parallelism.MaxThreads = saved; }
+        Threads.With(1, () => Attention.Forward(q, n, k, v, n, heads, kvHeads, hd, false, one));
+        Threads.With(2, () => Attention.Forward(q, n, k, v, n, heads, kvHeads, hd, false, two));
         Attention.ForwardReference(q, n, k, v, n, heads, kvHeads, hd, false, expected);
         for (int i = 0; i < one.Length; i++)
         {

@@ -64,15 +64,8 @@ public sealed class Bf16KvAttentionTests
     {
         var (q, k, v, _, _) = Inputs(1, 2000, 8, 2, 128, 7);
         var one = new float[q.Length]; var two = new float[q.Length];
-        int saved = Parallelism.MaxThreads;
-        try
-        {
-            Parallelism.MaxThreads = 1;
-            Attention.Forward(q, 1, k, v, 2000, 8, 2, 128, true, one);
-            Parallelism.MaxThreads = 2;
-            Attention.Forward(q, 1, k, v, 2000, 8, 2, 128, true, two);
-        }
-        finally { Parallelism.MaxThreads = saved; }
+        Threads.With(1, () => Attention.Forward(q, 1, k, v, 2000, 8, 2, 128, true, one));
+        Threads.With(2, () => Attention.Forward(q, 1, k, v, 2000, 8, 2, 128, true, two));
         for (int i = 0; i < one.Length; i++) Assert.Equal(BitConverter.SingleToInt32Bits(one[i]), BitConverter.SingleToInt32Bits(two[i]));
     }
 

@@ -57,27 +57,24 @@ public sealed class EpilogueTests
     public void FusedDoesNotDependOnThreadCount()
     {
         var owners = new List<IDisposable>();
-        int saved = Parallelism.MaxThreads;
         try
         {
             int m = 300, n = 200, k = 300;
             var w = SyntheticWeights.Create("w", DType.BF16, [n, k], 3, 0.2f, owners);
             var x = MatMulTests.Random(m * k, 1);
             var residual = MatMulTests.Random(m * n, 2);
-            float[] Run(int threads)
+            float[] Run(int threads) => Threads.With(threads, () =>
             {
-                Parallelism.MaxThreads = threads;
                 var r = (float[])residual.Clone();
                 var y = new float[m * n];
                 MatMul.Linear(x, m, w, default, y, Activation.Gelu);
                 MatMul.LinearAddTo(x, m, w, default, new float[m * n], r);
-                return [.. y, .. r];
-            }
+                return (float[])[.. y, .. r];
+            });
             AssertBitwise(Run(1), Run(3), "1 vs 3 threads");
         }
         finally
         {
-            Parallelism.MaxThreads = saved;
             foreach (var o in owners) o.Dispose();
         }
     }

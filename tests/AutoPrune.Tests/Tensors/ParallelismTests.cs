@@ -7,21 +7,13 @@ public sealed class ParallelismTests
 {
     private struct Counts { public int[] Hits; }
 
-    private static void WithThreads(int n, Action body)
-    {
-        int saved = Parallelism.MaxThreads;
-        Parallelism.MaxThreads = n;
-        try { body(); }
-        finally { Parallelism.MaxThreads = saved; }
-    }
-
     [Theory]
     [InlineData(1, 1)]
     [InlineData(2, 1)]
     [InlineData(2, 1000)]
     [InlineData(4, 7)]
     [InlineData(3, 100_000)]
-    public void EveryItemRunsExactlyOnce(int threads, int count) => WithThreads(threads, () =>
+    public void EveryItemRunsExactlyOnce(int threads, int count) => Threads.With(threads, () =>
     {
         for (int rep = 0; rep < 20; rep++)
         {
@@ -34,7 +26,7 @@ public sealed class ParallelismTests
     private sealed class Meeting { public int Started; public readonly int[] Threads = new int[2]; }
 
     [Fact]
-    public void UsesSeveralThreadsWhenAllowed() => WithThreads(2, () =>
+    public void UsesSeveralThreadsWhenAllowed() => Threads.With(2, () =>
     {
         // Two items that each wait for the other to start: on two threads they meet however late the worker is
         // scheduled (on a machine at load average 50 that can take longer than any fixed sleep), and the loop ends
@@ -61,7 +53,7 @@ public sealed class ParallelismTests
     });
 
     [Fact]
-    public void ExceptionsReachTheCaller_AndThePoolKeepsWorking() => WithThreads(2, () =>
+    public void ExceptionsReachTheCaller_AndThePoolKeepsWorking() => Threads.With(2, () =>
     {
         var e = Assert.Throws<InvalidOperationException>(() =>
             Parallelism.For(64, 0, static (ref readonly int _, int i) => { if (i == 13) throw new InvalidOperationException("item 13"); }));
@@ -72,7 +64,7 @@ public sealed class ParallelismTests
     });
 
     [Fact]
-    public void NestedAndConcurrentLoopsComplete() => WithThreads(2, () =>
+    public void NestedAndConcurrentLoopsComplete() => Threads.With(2, () =>
     {
         var hits = new int[8 * 16];
         // Outer loops from several threads at once, each with an inner loop per item.
@@ -83,7 +75,7 @@ public sealed class ParallelismTests
     });
 
     [Fact]
-    public void AWarmLoopAllocatesNothing() => WithThreads(2, () =>
+    public void AWarmLoopAllocatesNothing() => Threads.With(2, () =>
     {
         // One call site, as in a kernel: its static lambda's delegate is created on the first call and cached.
         var state = new Counts { Hits = new int[64] };
@@ -113,8 +105,8 @@ public sealed class ParallelismTests
             return [rms, ln, silu, qg, g];
         }
         float[][] one = null!, two = null!;
-        WithThreads(1, () => one = RunAll());
-        WithThreads(2, () => two = RunAll());
+        Threads.With(1, () => one = RunAll());
+        Threads.With(2, () => two = RunAll());
         for (int k = 0; k < one.Length; k++)
             for (int i = 0; i < one[k].Length; i++)
                 Assert.True(BitConverter.SingleToInt32Bits(one[k][i]) == BitConverter.SingleToInt32Bits(two[k][i]), $"kernel {k} [{i}]");
