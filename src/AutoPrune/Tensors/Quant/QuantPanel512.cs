@@ -32,6 +32,15 @@ internal static unsafe class QuantPanel512
         int segBytes = blocks * bb;
         for (int q = 0; q < nc; q += NR)
         {
+            // Q4_K block headers of 16 whole rows are decoded together, a row per lane (the layout scale and min are kept
+            // in): 1.25x faster packing than row by row. At the N edge, row by row below; so are Q6_K's plain int8
+            // scales (lanes measured slower) and Q8_0's single one.
+            bool lanes = n0 + q + NR <= n && t == DType.Q4_K;
+            if (lanes)
+            {
+                byte* first = w.Data + (n0 + q) * rowBytes + (long)(k0 / be) * bb;
+                for (int b = 0; b < blocks; b++) HeadersQ4_K(first + b * bb, rowBytes, scale + b * 8 * NR, min + b * 8 * NR);
+            }
             for (int r = 0; r < NR; r++)
             {
                 int row = n0 + q + r;
@@ -56,7 +65,7 @@ internal static unsafe class QuantPanel512
                 switch (t)
                 {
                     case DType.Q8_0: for (int b = 0; b < blocks; b++) RowQ8_0(src + b * bb, c + b * 32, scale + b * NR + r); break;
-                    case DType.Q4_K: for (int b = 0; b < blocks; b++) RowQ4_K(src + b * bb, c + b * 256, scale + b * 8 * NR + r, min + b * 8 * NR + r); break;
+                    case DType.Q4_K: for (int b = 0; b < blocks; b++) RowQ4_K(src + b * bb, c + b * 256, lanes ? null : scale + b * 8 * NR + r, min + b * 8 * NR + r); break;
                     default: for (int b = 0; b < blocks; b++) RowQ6_K(src + b * bb, c + b * 256, scale + b * 16 * NR + r); break;
                 }
             }
@@ -82,12 +91,15 @@ internal static unsafe class QuantPanel512
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static void RowQ4_K(byte* b, byte* c, float* scale, float* min)
     {
-        float d = HalfTable.Get(b), dmin = HalfTable.Get(b + 2);
-        for (int s = 0; s < 8; s++)
+        if (scale != null)
         {
-            var (sc, mn) = Dequantize.ScaleMinK4(s, b + 4);
-            scale[s * NR] = d * sc;
-            min[s * NR] = dmin * mn;
+            float d = HalfTable.Get(b), dmin = HalfTable.Get(b + 2);
+            for (int s = 0; s < 8; s++)
+            {
+                var (sc, mn) = Dequantize.ScaleMinK4(s, b + 4);
+                scale[s * NR] = d * sc;
+                min[s * NR] = dmin * mn;
+            }
         }
         var m4 = Vector512.Create((byte)0xF);
         byte* qs = b + 16;
@@ -120,6 +132,50 @@ internal static unsafe class QuantPanel512
             var hi = (Vector512.ShiftRightLogical(ql.AsUInt16(), 4).AsByte() & m4) | (hh & m30);
             Vector512.Store(lo - c32, c + 128 * h);
             Vector512.Store(hi - c32, c + 128 * h + 64);
+        }
+    }
+
+    // ---------------------------------------------------------------- 16 rows' block headers → per-lane scales
+
+    /// <summary>The first 4 dwords of 16 rows' blocks, one row per lane (a 16-row transpose of 32 bytes per row).</summary>
+    private struct HeaderDwords : IDwordColumns
+    {
+        public Vector512<uint> D0, D1, D2, D3;
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public void Put(Vector512<int> v, int j)
+        {
+            switch (j)
+            {
+                case 0: D0 = v.AsUInt32(); break;
+                case 1: D1 = v.AsUInt32(); break;
+                case 2: D2 = v.AsUInt32(); break;
+                case 3: D3 = v.AsUInt32(); break;
+            }
+        }
+    }
+
+    /// <summary>
+    /// <see cref="RowQ4_K"/>'s scales and mins for 16 rows (block of row 0 at <paramref name="b"/>, rows
+    /// <paramref name="rowBytes"/> apart): d·scale and dmin·min of the 8 sub-blocks, lane r = row r, with the same
+    /// F16 conversion (<see cref="QuantDot512.HalfToSingle"/>) and products, so bitwise the row-by-row values.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void HeadersQ4_K(byte* b, long rowBytes, float* scale, float* min)
+    {
+        var h = new HeaderDwords();
+        PanelTranspose512.Run(b, (nint)rowBytes, ref h);   // dwords: d|dmin, then the 12 bytes of 6-bit scales and mins
+        var d = QuantDot512.HalfToSingle(h.D0);
+        var dmin = QuantDot512.HalfToSingle(h.D0 >> 16);
+        Vector512<uint> u0 = h.D1, u1 = h.D2, u2 = h.D3, m6 = Vector512.Create(63u), m4 = Vector512.Create(15u), m2 = Vector512.Create(3u);
+        for (int j = 0; j < 4; j++)
+        {
+            int s = 8 * j;
+            Vector512.Store(d * Avx512F.ConvertToVector512Single((u0 >> s & m6).AsInt32()), scale + j * NR);
+            Vector512.Store(dmin * Avx512F.ConvertToVector512Single((u1 >> s & m6).AsInt32()), min + j * NR);
+            var sc = (u2 >> s & m4) | ((u0 >> (s + 6) & m2) << 4);
+            var mn = (u2 >> (s + 4) & m4) | ((u1 >> (s + 6) & m2) << 4);
+            Vector512.Store(d * Avx512F.ConvertToVector512Single(sc.AsInt32()), scale + (j + 4) * NR);
+            Vector512.Store(dmin * Avx512F.ConvertToVector512Single(mn.AsInt32()), min + (j + 4) * NR);
         }
     }
 
