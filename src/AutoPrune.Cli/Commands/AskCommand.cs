@@ -65,6 +65,7 @@ public static class AskCommand
                     ["decode_ms"] = Math.Round(answer.DecodeMs, 2),
                     ["generated_tokens"] = answer.OutputIds.Length,
                     ["policy"] = t.Policy,
+                    ["kv_cache"] = Cli.KvCacheName(m.LanguageModel.KvCacheType),
                     ["trace"] = AutoPrune.Accounting.TraceJson.ToObject(t),
                 };
                 o.WriteLine(JsonSerializer.Serialize(obj));
@@ -73,7 +74,8 @@ public static class AskCommand
             {
                 o.WriteLine(answer.Text);
                 if (r.GetValue(trace)) TraceTable.Print(t, o);
-                r.InvocationConfiguration.Error.WriteLine(SummaryLine(loadMs, imageMs, answer));
+                r.InvocationConfiguration.Error.WriteLine(SummaryLine(loadMs, imageMs, answer) +
+                    (m.LanguageModel.KvCacheType == KvCacheType.F32 ? "" : $" | KV cache {Cli.KvCacheName(m.LanguageModel.KvCacheType)}"));
             }
             return 0;
         });

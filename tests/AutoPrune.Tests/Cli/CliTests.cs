@@ -28,6 +28,7 @@ public sealed class CliTests
         Assert.True(r.GetProperty("prefill_ms").GetDouble() > 0);
         Assert.True(r.GetProperty("decode_ms").GetDouble() >= 0);
         Assert.Equal(8, r.GetProperty("trace").GetProperty("visual_tokens_per_layer").GetArrayLength());
+        Assert.Equal("f32", r.GetProperty("kv_cache").GetString());
     }
 
     [Fact]

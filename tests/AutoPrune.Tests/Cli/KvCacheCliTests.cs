@@ -13,6 +13,11 @@ public sealed class KvCacheCliTests
         var (code, stdout, stderr) = CliTests.Run("ask", "--image", Case0, "Is there a yellow square?", "--model", TestPaths.TinyModel, "--kv-cache", "bf16");
         Assert.True(code == 0, stderr);
         Assert.Equal("yes", stdout.Trim());     // case 0's golden answer
+        Assert.Contains("KV cache bf16", stderr);   // the summary line says which cache answered
+
+        var json = CliTests.Run("ask", "--image", Case0, "Is there a yellow square?", "--model", TestPaths.TinyModel, "--kv-cache", "bf16", "--json");
+        Assert.True(json.code == 0, json.stderr);
+        using (var doc = JsonDocument.Parse(json.stdout)) Assert.Equal("bf16", doc.RootElement.GetProperty("kv_cache").GetString());
 
         var dir = TestPaths.TempDir();
         var output = Path.Combine(dir, "bf16.json");
