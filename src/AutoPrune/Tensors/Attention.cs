@@ -35,12 +35,12 @@ public static unsafe partial class Attention
 
     /// <summary>
     /// The instruction set <see cref="Forward(float[], int, float[], float[], int, int, int, int, bool, float[])"/> runs with
-    /// now: the streaming (prefill) kernel is AVX2, the one-query (decode) kernel AVX-512 where the CPU has it, else AVX2;
-    /// without AVX2, the row-at-a-time kernel.
+    /// now: the streaming (causal prefill) kernel is AVX2; the one-query (decode) kernel and the vision tower's dense
+    /// per-head GEMMs are AVX-512 where the CPU has it, else AVX2; without AVX2, the row-at-a-time kernel.
     /// </summary>
     public static string Isa => Simd.Level switch
     {
-        SimdLevel.Avx512 => "AVX2 (decode AVX-512)",
+        SimdLevel.Avx512 => "AVX2 (decode and vision AVX-512)",
         SimdLevel.Avx2 => "AVX2",
         _ => "scalar (portable)",
     };
