@@ -88,6 +88,7 @@ internal static unsafe class QuantPanel512
         Vector256.Store(Vector256.Load(b + 2), c);
     }
 
+    /// <summary>A Q4_K block's nibbles to bytes; its scales and mins too unless <paramref name="scale"/> is null (decoded in lanes).</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static void RowQ4_K(byte* b, byte* c, float* scale, float* min)
     {
